@@ -1,0 +1,330 @@
+//! `up`, `down`, `status`: a hardened local Flink cluster, started and stopped by PID.
+
+use std::fs;
+use std::io::IsTerminal;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use flinkguard_config::{Config, LoadedConfig};
+use flinkguard_files::Mode;
+use flinkguard_flink::process::{self, FlinkProcess, STOP_GRACE};
+use flinkguard_flink::{FlinkDist, FlinkProcessSpec, InstallProgress, Role};
+use flinkguard_render::{FlinkSettings, LocalClusterDirs};
+use serde::{Deserialize, Serialize};
+
+use crate::Outcome;
+use crate::cmd_init::{self, InitArgs};
+
+/// How long `up` waits for the JobManager and TaskManager to be ready.
+const START_DEADLINE: Duration = Duration::from_secs(120);
+
+#[derive(Args, Debug)]
+pub(crate) struct DirArgs {
+    /// The folder holding flinkguard.yaml (and the cluster's state in .flinkguard/).
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    dir: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct UpArgs {
+    #[command(flatten)]
+    dir: DirArgs,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct StatusArgs {
+    #[command(flatten)]
+    dir: DirArgs,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// What `up` started, so `down` stops exactly that and `status` checks exactly that.
+#[derive(Debug, Serialize, Deserialize)]
+struct State {
+    flink_home: PathBuf,
+    flink_version: String,
+    rest_url: String,
+    work_dir: PathBuf,
+    processes: Vec<StartedProcess>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct StartedProcess {
+    role: String,
+    pid: u32,
+}
+
+/// The private working folder of the local cluster: config, logs, pids, temp files.
+struct WorkDir {
+    root: PathBuf,
+}
+
+impl WorkDir {
+    fn new(dir: &Path) -> WorkDir {
+        WorkDir { root: dir.join(".flinkguard") }
+    }
+    fn state(&self) -> PathBuf {
+        self.root.join("state.json")
+    }
+    fn conf(&self) -> PathBuf {
+        self.root.join("conf")
+    }
+    fn log(&self) -> PathBuf {
+        self.root.join("log")
+    }
+    fn pid(&self) -> PathBuf {
+        self.root.join("pid")
+    }
+    fn tmp(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+    fn web(&self) -> PathBuf {
+        self.root.join("web")
+    }
+
+    fn read_state(&self) -> Result<Option<State>> {
+        match fs::read(self.state()) {
+            Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).with_context(|| {
+                format!("{} is corrupt; stop leftover Flink processes by hand and delete it", self.state().display())
+            })?)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", self.state().display())),
+        }
+    }
+
+    fn write_state(&self, state: &State) -> Result<()> {
+        flinkguard_files::write_atomic(&self.state(), &serde_json::to_vec_pretty(state)?, Mode::Secret)?;
+        Ok(())
+    }
+}
+
+fn role_of(name: &str) -> Role {
+    if name == "taskmanager" { Role::TaskManager } else { Role::JobManager }
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::JobManager => "jobmanager",
+        Role::TaskManager => "taskmanager",
+    }
+}
+
+pub(crate) fn up(args: &UpArgs) -> Result<Outcome> {
+    let dir = &args.dir.dir;
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let dir = dir.canonicalize()?;
+    let work = WorkDir::new(&dir);
+    if let Some(state) = work.read_state()? {
+        if state.processes.iter().any(|p| process::is_alive(p.pid)) {
+            println!("Flink is already running here (started by an earlier `flinkguard up`):");
+            print_status(&state);
+            return Ok(Outcome::Ok);
+        }
+        fs::remove_file(work.state())?;
+    }
+
+    flinkguard_flink::require_java()?;
+    let config_path = dir.join(flinkguard_config::FILE_NAME);
+    if !config_path.exists() {
+        println!("No {} here: running `flinkguard init` first.", flinkguard_config::FILE_NAME);
+        let mut init = InitArgs::defaults_in(&dir);
+        init.quiet = true;
+        cmd_init::run(&init)?;
+    }
+    let loaded = Config::load(&config_path)?;
+    let dist = match std::env::var_os("FLINK_HOME") {
+        Some(home) => FlinkDist::from_home(PathBuf::from(home))?,
+        None => install_with_progress(&loaded)?,
+    };
+
+    let flink = &loaded.config.flink;
+    for (port, field) in [(flink.rest_port, "flink.rest_port"), (flink.rpc_port, "flink.rpc_port")] {
+        if TcpListener::bind(("127.0.0.1", port)).is_err() {
+            bail!(
+                "port {port} on 127.0.0.1 is in use (another Flink?); stop what uses it or set {field} in {}",
+                config_path.display()
+            );
+        }
+    }
+
+    prepare_work_dir(&work, &dist, &loaded)?;
+    let rest_url = format!("http://127.0.0.1:{}", flink.rest_port);
+    let mut started: Vec<FlinkProcess> = Vec::new();
+    let mut state = State {
+        flink_home: dist.home.clone(),
+        flink_version: dist.version.to_string(),
+        rest_url: rest_url.clone(),
+        work_dir: work.root.clone(),
+        processes: Vec::new(),
+    };
+    for role in [Role::JobManager, Role::TaskManager] {
+        let spec = FlinkProcessSpec::new(&dist, role, work.conf(), work.log(), work.pid());
+        let process = flinkguard_flink::spawn(&spec, true)?;
+        state.processes.push(StartedProcess { role: role_name(role).into(), pid: process.pid() });
+        started.push(process);
+        // Recorded at once, so `down` can stop what started even if `up` is interrupted.
+        work.write_state(&state)?;
+    }
+
+    eprintln!("Starting Flink {} (JobManager pid {}, TaskManager pid {})...", dist.version, state.processes[0].pid, state.processes[1].pid);
+    if let Err(e) = flinkguard_flink::wait_ready(&rest_url, 1, Instant::now() + START_DEADLINE, &mut started) {
+        process::stop_all(&mut started, STOP_GRACE);
+        let _ = fs::remove_file(work.state());
+        return Err(e).context("Flink did not start; everything `up` started was stopped");
+    }
+    println!("Hardened Flink {} is running in {}", dist.version, dir.display());
+    print_status(&state);
+    println!("  internal RPC, blob and data plane: mutual TLS with the cluster identity {}", loaded.pki().internal_keystore().display());
+    println!("  REST and Web UI: {rest_url}/ (bound to 127.0.0.1 only; web submit {}, web cancel {})", on_off(flink.web_submit), on_off(flink.web_cancel));
+    println!("  logs: {}", work.log().display());
+    println!("Stop it with: flinkguard down --dir {}", dir.display());
+    Ok(Outcome::Ok)
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b { "on" } else { "off" }
+}
+
+fn install_with_progress(loaded: &LoadedConfig) -> Result<FlinkDist> {
+    let version = loaded.config.flink.version;
+    let terminal = std::io::stderr().is_terminal();
+    let mut last_report = Instant::now();
+    let dist = FlinkDist::install(version, &mut |event| match event {
+        InstallProgress::Started { log } => {
+            eprintln!("Installing Flink {version} from PyPI (about 350 MB, once; pip log: {})", log.display());
+        }
+        InstallProgress::WaitingForLock { lock } => {
+            eprintln!("Waiting for another installation of Flink {version} to finish ({})", lock.display());
+        }
+        InstallProgress::Downloading { bytes, elapsed } => {
+            let mb = bytes / 1_000_000;
+            if terminal {
+                eprint!("\r  {mb:>4} MB of ~350 MB  ({:>3} s)", elapsed.as_secs());
+            } else if last_report.elapsed() >= Duration::from_secs(10) {
+                eprintln!("  {mb} MB of ~350 MB after {} s", elapsed.as_secs());
+                last_report = Instant::now();
+            }
+        }
+        InstallProgress::Installed { home, elapsed } => {
+            if terminal {
+                eprintln!();
+            }
+            eprintln!("Installed Flink {version} in {} ({} s)", home.display(), elapsed.as_secs());
+        }
+        _ => {}
+    })?;
+    Ok(dist)
+}
+
+fn prepare_work_dir(work: &WorkDir, dist: &FlinkDist, loaded: &LoadedConfig) -> Result<()> {
+    for dir in [work.root.clone(), work.conf(), work.log(), work.pid(), work.tmp(), work.web()] {
+        flinkguard_files::create_private_dir(&dir)?;
+    }
+    // Flink's log4j/logback files, so logging works as in the distribution.
+    for entry in fs::read_dir(dist.conf_dir())? {
+        let path = entry?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if name.starts_with("log4j") || name.starts_with("logback") {
+            fs::copy(&path, work.conf().join(&name)).with_context(|| format!("cannot copy {}", path.display()))?;
+        }
+    }
+    let format = dist.version.config_format();
+    let mut settings = FlinkSettings::default();
+    settings.extend(&flinkguard_render::local_cluster_settings(
+        loaded.config.flink.rpc_port,
+        &LocalClusterDirs { tmp: work.tmp(), web: work.web() },
+    )?);
+    settings.extend(&flinkguard_render::security_settings(loaded, dist.version)?);
+    let text = flinkguard_render::render(format, &settings)?;
+    flinkguard_files::write_atomic(&work.conf().join(format.file_name()), text.as_bytes(), Mode::Secret)?;
+    Ok(())
+}
+
+fn print_status(state: &State) {
+    for p in &state.processes {
+        let alive = if process::is_alive(p.pid) { "running" } else { "NOT running" };
+        println!("  {:<12} pid {:<8} {alive}", p.role, p.pid);
+    }
+    println!("  Flink {} from {}", state.flink_version, state.flink_home.display());
+}
+
+pub(crate) fn down(args: &DirArgs) -> Result<Outcome> {
+    let work = WorkDir::new(&args.dir);
+    let Some(state) = work.read_state()? else {
+        println!("Nothing to stop: no cluster started by `flinkguard up` in {}", args.dir.display());
+        return Ok(Outcome::Ok);
+    };
+    let mut processes: Vec<FlinkProcess> = state
+        .processes
+        .iter()
+        .map(|p| FlinkProcess::from_pid(p.pid, role_of(&p.role), work.log(), work.pid()))
+        .collect();
+    let outcomes = process::stop_all(&mut processes, STOP_GRACE);
+    let mut failed = false;
+    for (p, outcome) in state.processes.iter().zip(outcomes) {
+        match outcome {
+            Ok(how) => println!("  {:<12} pid {:<8} {how:?}", p.role, p.pid),
+            Err(e) => {
+                failed = true;
+                eprintln!("  {:<12} pid {:<8} could not be stopped: {e}", p.role, p.pid);
+            }
+        }
+    }
+    if failed {
+        bail!("some processes could not be stopped; {} is kept so `down` can be retried", work.state().display());
+    }
+    fs::remove_file(work.state()).with_context(|| format!("cannot remove {}", work.state().display()))?;
+    println!("Stopped the cluster started in {}", args.dir.display());
+    Ok(Outcome::Ok)
+}
+
+pub(crate) fn status(args: &StatusArgs) -> Result<Outcome> {
+    let work = WorkDir::new(&args.dir.dir);
+    let state = work.read_state()?;
+    let processes: Vec<(String, u32, bool)> = state
+        .iter()
+        .flat_map(|s| s.processes.iter())
+        .map(|p| (p.role.clone(), p.pid, process::is_alive(p.pid)))
+        .collect();
+    let overview = state
+        .as_ref()
+        .map(|s| flinkguard_flink::process::fetch_overview(&s.rest_url, Duration::from_secs(3)));
+    let all_alive = !processes.is_empty() && processes.iter().all(|(_, _, alive)| *alive);
+    let healthy = all_alive && matches!(overview, Some(Ok(_)));
+    if args.json {
+        let json = serde_json::json!({
+            "running": healthy,
+            "state_file": work.state(),
+            "processes": processes.iter().map(|(role, pid, alive)| serde_json::json!({"role": role, "pid": pid, "alive": alive})).collect::<Vec<_>>(),
+            "rest_url": state.as_ref().map(|s| s.rest_url.clone()),
+            "rest": match &overview {
+                Some(Ok(o)) => serde_json::json!({"reachable": true, "taskmanagers": o.taskmanagers, "slots_total": o.slots_total, "slots_available": o.slots_available, "jobs_running": o.jobs_running, "flink_version": o.flink_version}),
+                Some(Err(e)) => serde_json::json!({"reachable": false, "error": e.to_string()}),
+                None => serde_json::Value::Null,
+            },
+        });
+        println!("{}", serde_json::to_string_pretty(&json)?);
+    } else {
+        match &state {
+            None => println!("Not running: no cluster started by `flinkguard up` in {}", args.dir.dir.display()),
+            Some(state) => {
+                println!("{}", if healthy { "Running" } else { "NOT healthy" });
+                print_status(state);
+                match &overview {
+                    Some(Ok(o)) => println!(
+                        "  REST {} answers: {} TaskManager(s), {}/{} slots free, {} job(s) running",
+                        state.rest_url, o.taskmanagers, o.slots_available, o.slots_total, o.jobs_running
+                    ),
+                    Some(Err(e)) => println!("  REST {} does not answer: {e}", state.rest_url),
+                    None => {}
+                }
+            }
+        }
+    }
+    Ok(if healthy { Outcome::Ok } else { Outcome::Findings })
+}

@@ -1,0 +1,127 @@
+//! `flinkguard`: secures Apache Flink end to end.
+#![forbid(unsafe_code)]
+
+mod cmd_flink_config;
+mod cmd_init;
+mod cmd_local;
+mod cmd_pki;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Exit codes, documented in `--help`.
+const EXIT_FINDINGS: u8 = 1;
+const EXIT_INPUT: u8 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "flinkguard",
+    version,
+    about = "Secures Apache Flink end to end: PKI, hardened config, and a local hardened cluster",
+    after_help = "\
+Exit codes:
+  0  success
+  1  findings or denial (e.g. `status` when something is not running)
+  2  usage or input error (bad flag, invalid file, missing Java, Flink failed to start)
+
+Examples:
+  flinkguard up                                  # hardened local Flink in this folder
+  flinkguard init --host flink.example.org --ip 10.0.2.15 --key rsa-3072
+  flinkguard pki issue-client --user alice --group team-a
+  flinkguard flink-config --merge /opt/flink/conf/config.yaml --out /opt/flink/conf/config.yaml"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create flinkguard.yaml and the PKI (cluster identity, CA, REST certificate, truststores).
+    #[command(after_help = "\
+Examples:
+  flinkguard init
+  flinkguard init --dir prod --name prod --host flink.example.org --host '*.flink.svc' --ip 10.0.2.15
+  flinkguard init --key rsa-3072 --rest-days 30 --force")]
+    Init(cmd_init::InitArgs),
+
+    /// Certificates: issue client identities, show what exists.
+    #[command(subcommand)]
+    Pki(PkiCommand),
+
+    /// Render the security part of Flink's configuration (2.x config.yaml or 1.x flink-conf.yaml).
+    #[command(after_help = "\
+Examples:
+  flinkguard flink-config                                   # for flink.version of flinkguard.yaml
+  flinkguard flink-config --flink-version 1.20.3            # flat flink-conf.yaml lines
+  flinkguard flink-config --merge conf/config.yaml --out conf/config.yaml")]
+    FlinkConfig(cmd_flink_config::FlinkConfigArgs),
+
+    /// Start a hardened local Flink cluster (runs `init` and installs Flink when needed).
+    #[command(after_help = "\
+Examples:
+  flinkguard up                 # in an empty folder: init, install Flink 2.3.0, start
+  FLINK_HOME=/opt/flink flinkguard up --dir /srv/flink-local")]
+    Up(cmd_local::UpArgs),
+
+    /// Stop exactly the processes `up` started.
+    Down(cmd_local::DirArgs),
+
+    /// Show whether the processes `up` started are running and reachable.
+    Status(cmd_local::StatusArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum PkiCommand {
+    /// Issue a client certificate (CN = user, one O per group) as PEM and PKCS12.
+    #[command(after_help = "\
+Examples:
+  flinkguard pki issue-client --user alice --group team-a --group analysts
+  curl --cert pki/clients/alice/client.crt --key pki/clients/alice/client.key --cacert pki/ca.crt https://localhost:8443/")]
+    IssueClient(cmd_pki::IssueClientArgs),
+
+    /// List every certificate with subject, SANs, validity, key type and fingerprints.
+    #[command(after_help = "\
+Examples:
+  flinkguard pki show
+  flinkguard pki show --json | jq '.[] | select(.role == \"cluster identity\") | .certificate.sha1'")]
+    Show(cmd_pki::ShowArgs),
+}
+
+/// `--config`, shared by commands that read flinkguard.yaml.
+#[derive(Args, Debug, Clone)]
+struct ConfigArg {
+    /// Path of flinkguard.yaml.
+    #[arg(long, default_value = flinkguard_config::FILE_NAME, value_name = "FILE")]
+    config: PathBuf,
+}
+
+/// What a command asks the process to exit with, when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Ok,
+    Findings,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Init(args) => cmd_init::run(&args),
+        Command::Pki(PkiCommand::IssueClient(args)) => cmd_pki::issue_client(&args),
+        Command::Pki(PkiCommand::Show(args)) => cmd_pki::show(&args),
+        Command::FlinkConfig(args) => cmd_flink_config::run(&args),
+        Command::Up(args) => cmd_local::up(&args),
+        Command::Down(args) => cmd_local::down(&args),
+        Command::Status(args) => cmd_local::status(&args),
+    };
+    match result {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::Findings) => ExitCode::from(EXIT_FINDINGS),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(EXIT_INPUT)
+        }
+    }
+}
