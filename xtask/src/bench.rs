@@ -30,16 +30,29 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     report.push_str("Same artefacts: cluster identity (self-signed, keystore = truststore) and its SHA-1, a CA, a REST\n");
     report.push_str("keystore signed by the CA with SANs, a REST truststore, the CA as PEM for curl and the REST key as\n");
     report.push_str("PEM (keytool cannot export keys, so that step is `openssl pkcs12`). keytool commands run one after\n");
-    report.push_str(&format!("another as a user would type them. Median of {RUNS} runs each, alternating.\n\n"));
-    report.push_str("| key | flinkguard init | keytool sequence (12 commands) | ratio |\n|---|---|---|---|\n");
-    for (key, keytool_alg) in [("ecdsa-p256", ["-keyalg", "EC", "-groupname", "secp256r1"]), ("rsa-3072", ["-keyalg", "RSA", "-keysize", "3072"])] {
+    report.push_str(&format!(
+        "another as a user would type them. Median of {RUNS} runs each, alternating.\n\n"
+    ));
+    report.push_str(
+        "| key | flinkguard init | keytool sequence (12 commands) | ratio |\n|---|---|---|---|\n",
+    );
+    for (key, keytool_alg) in [
+        ("ecdsa-p256", ["-keyalg", "EC", "-groupname", "secp256r1"]),
+        ("rsa-3072", ["-keyalg", "RSA", "-keysize", "3072"]),
+    ] {
         let (ours, theirs) = measure_pki(&binary, key, &keytool_alg)?;
         let ratio = theirs.as_secs_f64() / ours.as_secs_f64();
-        let line = format!("| {key} | {} | {} | **{ratio:.0}×** faster |\n", fmt(ours), fmt(theirs));
+        let line = format!(
+            "| {key} | {} | {} | **{ratio:.0}×** faster |\n",
+            fmt(ours),
+            fmt(theirs)
+        );
         print!("{line}");
         report.push_str(&line);
     }
-    report.push_str("\nReproduce: `cargo xtask bench --write` (target: `init` at least 50× faster).\n");
+    report.push_str(
+        "\nReproduce: `cargo xtask bench --write` (target: `init` at least 50× faster).\n",
+    );
     println!("\n{report}");
     if write {
         write_report(&report)?;
@@ -54,7 +67,21 @@ fn measure_pki(binary: &Path, key: &str, keytool_alg: &[&str]) -> Result<(Durati
     for _ in 0..RUNS {
         let dir = tempdir()?;
         let start = Instant::now();
-        run_quiet(Command::new(binary).args(["init", "--quiet", "--key", key, "--host", "flink.company.org", "--ip", "10.0.2.15", "--dir"]).arg(&dir))?;
+        run_quiet(
+            Command::new(binary)
+                .args([
+                    "init",
+                    "--quiet",
+                    "--key",
+                    key,
+                    "--host",
+                    "flink.company.org",
+                    "--ip",
+                    "10.0.2.15",
+                    "--dir",
+                ])
+                .arg(&dir),
+        )?;
         ours.push(start.elapsed());
         fs::remove_dir_all(&dir)?;
 
@@ -72,25 +99,180 @@ fn measure_pki(binary: &Path, key: &str, keytool_alg: &[&str]) -> Result<(Durati
 fn keytool_sequence(dir: &Path, alg: &[&str]) -> Result<()> {
     let p = |name: &str| dir.join(name).display().to_string();
     let pass = "changeit-0123456789abcdefghij";
-    let kt = |args: &[&str]| -> Result<()> { run_quiet(Command::new("keytool").args(args).args(if args[0] == "-genkeypair" { alg } else { &[] })) };
-    kt(&["-genkeypair", "-alias", "flink.internal", "-keystore", &p("internal.keystore"), "-dname", "CN=flink.internal", "-storepass", pass, "-storetype", "PKCS12", "-validity", "365"])?;
-    run_quiet(Command::new("keytool").args(["-list", "-v", "-keystore", &p("internal.keystore"), "-storepass", pass]))?;
-    kt(&["-genkeypair", "-alias", "ca", "-keystore", &p("ca.keystore"), "-dname", "CN=Sample CA", "-storepass", pass, "-ext", "bc=ca:true", "-storetype", "PKCS12", "-validity", "3650"])?;
-    kt(&["-exportcert", "-keystore", &p("ca.keystore"), "-alias", "ca", "-storepass", pass, "-file", &p("ca.cer")])?;
-    kt(&["-importcert", "-keystore", &p("ca.truststore"), "-alias", "ca", "-storepass", pass, "-file", &p("ca.cer"), "-noprompt", "-storetype", "PKCS12"])?;
-    kt(&["-genkeypair", "-alias", "flink.rest", "-keystore", &p("rest.signed.keystore"), "-dname", "CN=flink.company.org", "-ext", "SAN=dns:flink.company.org", "-storepass", pass, "-storetype", "PKCS12"])?;
-    kt(&["-certreq", "-alias", "flink.rest", "-keystore", &p("rest.signed.keystore"), "-storepass", pass, "-file", &p("rest.csr")])?;
-    kt(&["-gencert", "-alias", "ca", "-keystore", &p("ca.keystore"), "-storepass", pass, "-ext", "SAN=dns:flink.company.org,ip:10.0.2.15", "-infile", &p("rest.csr"), "-outfile", &p("rest.cer"), "-validity", "90"])?;
-    kt(&["-importcert", "-keystore", &p("rest.signed.keystore"), "-storepass", pass, "-file", &p("ca.cer"), "-alias", "ca", "-noprompt"])?;
-    kt(&["-importcert", "-keystore", &p("rest.signed.keystore"), "-storepass", pass, "-file", &p("rest.cer"), "-alias", "flink.rest", "-noprompt"])?;
-    kt(&["-exportcert", "-rfc", "-keystore", &p("ca.keystore"), "-alias", "ca", "-storepass", pass, "-file", &p("ca.pem")])?;
-    run_quiet(Command::new("openssl").args(["pkcs12", "-in", &p("rest.signed.keystore"), "-passin", &format!("pass:{pass}"), "-nodes", "-nocerts", "-out", &p("rest.key")]))
+    let kt = |args: &[&str]| -> Result<()> {
+        run_quiet(
+            Command::new("keytool")
+                .args(args)
+                .args(if args[0] == "-genkeypair" { alg } else { &[] }),
+        )
+    };
+    kt(&[
+        "-genkeypair",
+        "-alias",
+        "flink.internal",
+        "-keystore",
+        &p("internal.keystore"),
+        "-dname",
+        "CN=flink.internal",
+        "-storepass",
+        pass,
+        "-storetype",
+        "PKCS12",
+        "-validity",
+        "365",
+    ])?;
+    run_quiet(Command::new("keytool").args([
+        "-list",
+        "-v",
+        "-keystore",
+        &p("internal.keystore"),
+        "-storepass",
+        pass,
+    ]))?;
+    kt(&[
+        "-genkeypair",
+        "-alias",
+        "ca",
+        "-keystore",
+        &p("ca.keystore"),
+        "-dname",
+        "CN=Sample CA",
+        "-storepass",
+        pass,
+        "-ext",
+        "bc=ca:true",
+        "-storetype",
+        "PKCS12",
+        "-validity",
+        "3650",
+    ])?;
+    kt(&[
+        "-exportcert",
+        "-keystore",
+        &p("ca.keystore"),
+        "-alias",
+        "ca",
+        "-storepass",
+        pass,
+        "-file",
+        &p("ca.cer"),
+    ])?;
+    kt(&[
+        "-importcert",
+        "-keystore",
+        &p("ca.truststore"),
+        "-alias",
+        "ca",
+        "-storepass",
+        pass,
+        "-file",
+        &p("ca.cer"),
+        "-noprompt",
+        "-storetype",
+        "PKCS12",
+    ])?;
+    kt(&[
+        "-genkeypair",
+        "-alias",
+        "flink.rest",
+        "-keystore",
+        &p("rest.signed.keystore"),
+        "-dname",
+        "CN=flink.company.org",
+        "-ext",
+        "SAN=dns:flink.company.org",
+        "-storepass",
+        pass,
+        "-storetype",
+        "PKCS12",
+    ])?;
+    kt(&[
+        "-certreq",
+        "-alias",
+        "flink.rest",
+        "-keystore",
+        &p("rest.signed.keystore"),
+        "-storepass",
+        pass,
+        "-file",
+        &p("rest.csr"),
+    ])?;
+    kt(&[
+        "-gencert",
+        "-alias",
+        "ca",
+        "-keystore",
+        &p("ca.keystore"),
+        "-storepass",
+        pass,
+        "-ext",
+        "SAN=dns:flink.company.org,ip:10.0.2.15",
+        "-infile",
+        &p("rest.csr"),
+        "-outfile",
+        &p("rest.cer"),
+        "-validity",
+        "90",
+    ])?;
+    kt(&[
+        "-importcert",
+        "-keystore",
+        &p("rest.signed.keystore"),
+        "-storepass",
+        pass,
+        "-file",
+        &p("ca.cer"),
+        "-alias",
+        "ca",
+        "-noprompt",
+    ])?;
+    kt(&[
+        "-importcert",
+        "-keystore",
+        &p("rest.signed.keystore"),
+        "-storepass",
+        pass,
+        "-file",
+        &p("rest.cer"),
+        "-alias",
+        "flink.rest",
+        "-noprompt",
+    ])?;
+    kt(&[
+        "-exportcert",
+        "-rfc",
+        "-keystore",
+        &p("ca.keystore"),
+        "-alias",
+        "ca",
+        "-storepass",
+        pass,
+        "-file",
+        &p("ca.pem"),
+    ])?;
+    run_quiet(Command::new("openssl").args([
+        "pkcs12",
+        "-in",
+        &p("rest.signed.keystore"),
+        "-passin",
+        &format!("pass:{pass}"),
+        "-nodes",
+        "-nocerts",
+        "-out",
+        &p("rest.key"),
+    ]))
 }
 
 fn run_quiet(command: &mut Command) -> Result<()> {
-    let out = command.output().with_context(|| format!("cannot run {command:?}"))?;
+    let out = command
+        .output()
+        .with_context(|| format!("cannot run {command:?}"))?;
     if !out.status.success() {
-        bail!("{command:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "{command:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(())
 }
@@ -101,31 +283,61 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 }
 
 fn fmt(d: Duration) -> String {
-    if d < Duration::from_secs(1) { format!("{:.1} ms", d.as_secs_f64() * 1000.0) } else { format!("{:.2} s", d.as_secs_f64()) }
+    if d < Duration::from_secs(1) {
+        format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+    } else {
+        format!("{:.2} s", d.as_secs_f64())
+    }
 }
 
 fn tempdir() -> Result<PathBuf> {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_nanos();
     let dir = std::env::temp_dir().join(format!("flinkguard-bench-{}-{nanos}", std::process::id()));
     fs::create_dir(&dir)?;
     Ok(dir)
 }
 
 fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 fn today() -> String {
-    Command::new("date").args(["-u", "+%Y-%m-%d"]).output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned()).unwrap_or_default()
+    Command::new("date")
+        .args(["-u", "+%Y-%m-%d"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
 }
 
 fn machine() -> String {
     let cpu = fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_owned()))
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_owned())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
-    let java = Command::new("java").arg("-version").output().map(|o| String::from_utf8_lossy(&o.stderr).lines().next().unwrap_or("").to_owned()).unwrap_or_default();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let java = Command::new("java")
+        .arg("-version")
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stderr)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_owned()
+        })
+        .unwrap_or_default();
     format!("{cores} cores of {cpu}, {java}")
 }
 
@@ -134,7 +346,11 @@ fn write_report(report: &str) -> Result<()> {
     let existing = fs::read_to_string(&path).unwrap_or_default();
     let generated = format!("{BEGIN}\n{report}{END}");
     let text = match (existing.find(BEGIN), existing.find(END)) {
-        (Some(b), Some(e)) if b < e => format!("{}{generated}{}", &existing[..b], &existing[e + END.len()..]),
+        (Some(b), Some(e)) if b < e => format!(
+            "{}{generated}{}",
+            &existing[..b],
+            &existing[e + END.len()..]
+        ),
         _ => format!("{existing}\n{generated}\n"),
     };
     fs::write(&path, text)?;

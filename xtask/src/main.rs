@@ -33,8 +33,23 @@ fn main() -> Result<()> {
 fn test() -> Result<()> {
     prepare()?;
     run(Command::new("cargo").args(["fmt", "--all", "--check"]))?;
-    run(Command::new("cargo").args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
-    run(Command::new("cargo").args(["nextest", "run", "--workspace", "--profile", "ci", "--no-tests", "fail"]))
+    run(Command::new("cargo").args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    run(Command::new("cargo").args([
+        "nextest",
+        "run",
+        "--workspace",
+        "--profile",
+        "ci",
+        "--no-tests",
+        "fail",
+    ]))
 }
 
 /// Debian packages, cargo-nextest and the Flink distributions the tests start.
@@ -50,9 +65,15 @@ fn prepare() -> Result<()> {
         packages.dedup();
         eprintln!("xtask: installing Debian packages {packages:?}");
         run(Command::new("apt-get").arg("update").arg("-q"))?;
-        run(Command::new("apt-get").args(["install", "-y", "-q", "--no-install-recommends"]).args(&packages))?;
+        run(Command::new("apt-get")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(&packages))?;
     }
-    if !Command::new("cargo").args(["nextest", "--version"]).output().is_ok_and(|o| o.status.success()) {
+    if !Command::new("cargo")
+        .args(["nextest", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
         eprintln!("xtask: installing cargo-nextest");
         run(Command::new("cargo").args(["install", "cargo-nextest", "--locked"]))?;
     }
@@ -60,11 +81,19 @@ fn prepare() -> Result<()> {
     // the download is large and its progress belongs in the CI log, not in a test's output.
     for version in [FlinkVersion::DEFAULT, FlinkVersion::LATEST_1X] {
         FlinkDist::install(version, &mut |event| match event {
-            InstallProgress::Started { .. } => eprintln!("xtask: installing Flink {version} from PyPI"),
-            InstallProgress::Installed { home, elapsed } => {
-                eprintln!("xtask: Flink {version} in {} ({} s)", home.display(), elapsed.as_secs())
+            InstallProgress::Started { .. } => {
+                eprintln!("xtask: installing Flink {version} from PyPI")
             }
-            InstallProgress::AlreadyInstalled { home } => eprintln!("xtask: Flink {version} cached in {}", home.display()),
+            InstallProgress::Installed { home, elapsed } => {
+                eprintln!(
+                    "xtask: Flink {version} in {} ({} s)",
+                    home.display(),
+                    elapsed.as_secs()
+                )
+            }
+            InstallProgress::AlreadyInstalled { home } => {
+                eprintln!("xtask: Flink {version} cached in {}", home.display())
+            }
             _ => {}
         })
         .with_context(|| format!("installing Flink {version}"))?;
@@ -73,11 +102,14 @@ fn prepare() -> Result<()> {
 }
 
 fn on_path(command: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(command).is_file()))
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(command).is_file()))
 }
 
 fn run(command: &mut Command) -> Result<()> {
-    let status = command.status().with_context(|| format!("cannot run {command:?}"))?;
+    let status = command
+        .status()
+        .with_context(|| format!("cannot run {command:?}"))?;
     if !status.success() {
         bail!("{command:?} failed with {status}");
     }

@@ -28,17 +28,22 @@ pub(crate) struct FlinkConfigArgs {
 }
 
 fn parse_version(s: &str) -> Result<FlinkVersion, String> {
-    s.parse().map_err(|e: flinkguard_flink::ParseVersionError| e.to_string())
+    s.parse()
+        .map_err(|e: flinkguard_flink::ParseVersionError| e.to_string())
 }
 
 pub(crate) fn run(args: &FlinkConfigArgs) -> Result<Outcome> {
     let loaded = Config::load(&args.config.config)?;
-    let (format, version) =
-        flinkguard_render::choose_format(args.flink_version, loaded.config.flink.version, args.merge.as_deref())?;
+    let (format, version) = flinkguard_render::choose_format(
+        args.flink_version,
+        loaded.config.flink.version,
+        args.merge.as_deref(),
+    )?;
     let settings = flinkguard_render::security_settings(&loaded, version)?;
     let text = match &args.merge {
         Some(path) => {
-            let existing = fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let existing = fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
             flinkguard_render::merge(format, &existing, path, &settings)?
         }
         None => flinkguard_render::render(format, &settings)?,
@@ -46,7 +51,11 @@ pub(crate) fn run(args: &FlinkConfigArgs) -> Result<Outcome> {
     match &args.out {
         Some(out) => {
             flinkguard_files::write_atomic(out, text.as_bytes(), Mode::Secret)?;
-            eprintln!("Wrote {} ({} for Flink {version}, mode 0600)", out.display(), format.file_name());
+            eprintln!(
+                "Wrote {} ({} for Flink {version}, mode 0600)",
+                out.display(),
+                format.file_name()
+            );
         }
         None => print!("{text}"),
     }

@@ -47,7 +47,8 @@ pub(crate) struct InitArgs {
 }
 
 fn parse_host(s: &str) -> Result<DnsName, String> {
-    s.parse().map_err(|e: flinkguard_pki::PkiError| e.to_string())
+    s.parse()
+        .map_err(|e: flinkguard_pki::PkiError| e.to_string())
 }
 
 fn parse_ip(s: &str) -> Result<IpAddr, String> {
@@ -55,7 +56,8 @@ fn parse_ip(s: &str) -> Result<IpAddr, String> {
 }
 
 fn parse_key(s: &str) -> Result<KeyAlgorithm, String> {
-    s.parse().map_err(|e: flinkguard_pki::PkiError| e.to_string())
+    s.parse()
+        .map_err(|e: flinkguard_pki::PkiError| e.to_string())
 }
 
 impl InitArgs {
@@ -108,7 +110,9 @@ pub(crate) fn run(args: &InitArgs) -> Result<Outcome> {
             );
         }
         if layout.exists() {
-            bail!(flinkguard_pki::PkiError::AlreadyExists(layout.root().to_owned()));
+            bail!(flinkguard_pki::PkiError::AlreadyExists(
+                layout.root().to_owned()
+            ));
         }
     }
     // Fail early on an unwritable folder, before the (slow for RSA) key generation.
@@ -128,11 +132,25 @@ pub(crate) fn run(args: &InitArgs) -> Result<Outcome> {
     config.write(&config_path)?;
 
     if !args.quiet {
-        println!("Wrote {} and {}/", config_path.display(), layout.root().display());
-        println!("  cluster identity  {}  (keystore and truststore for Flink's internal mTLS)", layout.internal_keystore().display());
+        println!(
+            "Wrote {} and {}/",
+            config_path.display(),
+            layout.root().display()
+        );
+        println!(
+            "  cluster identity  {}  (keystore and truststore for Flink's internal mTLS)",
+            layout.internal_keystore().display()
+        );
         println!("    SHA1 fingerprint {}", generated.internal_fingerprint());
-        println!("  CA                {}  (give it to curl: --cacert)", layout.ca_cert().display());
-        println!("  REST server       {}  for {}", layout.rest_cert().display(), names(&hosts, &ips));
+        println!(
+            "  CA                {}  (give it to curl: --cacert)",
+            layout.ca_cert().display()
+        );
+        println!(
+            "  REST server       {}  for {}",
+            layout.rest_cert().display(),
+            names(&hosts, &ips)
+        );
         println!("  REST truststore   {}", layout.rest_truststore().display());
         println!("  key {}, passwords in *.password (mode 0600)", args.key);
         if let Some(aside) = installed.replaced_to {

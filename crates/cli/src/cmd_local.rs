@@ -66,7 +66,9 @@ struct WorkDir {
 
 impl WorkDir {
     fn new(dir: &Path) -> WorkDir {
-        WorkDir { root: dir.join(".flinkguard") }
+        WorkDir {
+            root: dir.join(".flinkguard"),
+        }
     }
     fn state(&self) -> PathBuf {
         self.root.join("state.json")
@@ -90,7 +92,10 @@ impl WorkDir {
     fn read_state(&self) -> Result<Option<State>> {
         match fs::read(self.state()) {
             Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).with_context(|| {
-                format!("{} is corrupt; stop leftover Flink processes by hand and delete it", self.state().display())
+                format!(
+                    "{} is corrupt; stop leftover Flink processes by hand and delete it",
+                    self.state().display()
+                )
             })?)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e).with_context(|| format!("cannot read {}", self.state().display())),
@@ -98,13 +103,21 @@ impl WorkDir {
     }
 
     fn write_state(&self, state: &State) -> Result<()> {
-        flinkguard_files::write_atomic(&self.state(), &serde_json::to_vec_pretty(state)?, Mode::Secret)?;
+        flinkguard_files::write_atomic(
+            &self.state(),
+            &serde_json::to_vec_pretty(state)?,
+            Mode::Secret,
+        )?;
         Ok(())
     }
 }
 
 fn role_of(name: &str) -> Role {
-    if name == "taskmanager" { Role::TaskManager } else { Role::JobManager }
+    if name == "taskmanager" {
+        Role::TaskManager
+    } else {
+        Role::JobManager
+    }
 }
 
 fn role_name(role: Role) -> &'static str {
@@ -131,7 +144,10 @@ pub(crate) fn up(args: &UpArgs) -> Result<Outcome> {
     flinkguard_flink::require_java()?;
     let config_path = dir.join(flinkguard_config::FILE_NAME);
     if !config_path.exists() {
-        println!("No {} here: running `flinkguard init` first.", flinkguard_config::FILE_NAME);
+        println!(
+            "No {} here: running `flinkguard init` first.",
+            flinkguard_config::FILE_NAME
+        );
         let mut init = InitArgs::defaults_in(&dir);
         init.quiet = true;
         cmd_init::run(&init)?;
@@ -143,7 +159,10 @@ pub(crate) fn up(args: &UpArgs) -> Result<Outcome> {
     };
 
     let flink = &loaded.config.flink;
-    for (port, field) in [(flink.rest_port, "flink.rest_port"), (flink.rpc_port, "flink.rpc_port")] {
+    for (port, field) in [
+        (flink.rest_port, "flink.rest_port"),
+        (flink.rpc_port, "flink.rpc_port"),
+    ] {
         if TcpListener::bind(("127.0.0.1", port)).is_err() {
             bail!(
                 "port {port} on 127.0.0.1 is in use (another Flink?); stop what uses it or set {field} in {}",
@@ -165,22 +184,41 @@ pub(crate) fn up(args: &UpArgs) -> Result<Outcome> {
     for role in [Role::JobManager, Role::TaskManager] {
         let spec = FlinkProcessSpec::new(&dist, role, work.conf(), work.log(), work.pid());
         let process = flinkguard_flink::spawn(&spec, true)?;
-        state.processes.push(StartedProcess { role: role_name(role).into(), pid: process.pid() });
+        state.processes.push(StartedProcess {
+            role: role_name(role).into(),
+            pid: process.pid(),
+        });
         started.push(process);
         // Recorded at once, so `down` can stop what started even if `up` is interrupted.
         work.write_state(&state)?;
     }
 
-    eprintln!("Starting Flink {} (JobManager pid {}, TaskManager pid {})...", dist.version, state.processes[0].pid, state.processes[1].pid);
-    if let Err(e) = flinkguard_flink::wait_ready(&rest_url, 1, Instant::now() + START_DEADLINE, &mut started) {
+    eprintln!(
+        "Starting Flink {} (JobManager pid {}, TaskManager pid {})...",
+        dist.version, state.processes[0].pid, state.processes[1].pid
+    );
+    if let Err(e) =
+        flinkguard_flink::wait_ready(&rest_url, 1, Instant::now() + START_DEADLINE, &mut started)
+    {
         process::stop_all(&mut started, STOP_GRACE);
         let _ = fs::remove_file(work.state());
         return Err(e).context("Flink did not start; everything `up` started was stopped");
     }
-    println!("Hardened Flink {} is running in {}", dist.version, dir.display());
+    println!(
+        "Hardened Flink {} is running in {}",
+        dist.version,
+        dir.display()
+    );
     print_status(&state);
-    println!("  internal RPC, blob and data plane: mutual TLS with the cluster identity {}", loaded.pki().internal_keystore().display());
-    println!("  REST and Web UI: {rest_url}/ (bound to 127.0.0.1 only; web submit {}, web cancel {})", on_off(flink.web_submit), on_off(flink.web_cancel));
+    println!(
+        "  internal RPC, blob and data plane: mutual TLS with the cluster identity {}",
+        loaded.pki().internal_keystore().display()
+    );
+    println!(
+        "  REST and Web UI: {rest_url}/ (bound to 127.0.0.1 only; web submit {}, web cancel {})",
+        on_off(flink.web_submit),
+        on_off(flink.web_cancel)
+    );
     println!("  logs: {}", work.log().display());
     println!("Stop it with: flinkguard down --dir {}", dir.display());
     Ok(Outcome::Ok)
@@ -196,10 +234,16 @@ fn install_with_progress(loaded: &LoadedConfig) -> Result<FlinkDist> {
     let mut last_report = Instant::now();
     let dist = FlinkDist::install(version, &mut |event| match event {
         InstallProgress::Started { log } => {
-            eprintln!("Installing Flink {version} from PyPI (about 350 MB, once; pip log: {})", log.display());
+            eprintln!(
+                "Installing Flink {version} from PyPI (about 350 MB, once; pip log: {})",
+                log.display()
+            );
         }
         InstallProgress::WaitingForLock { lock } => {
-            eprintln!("Waiting for another installation of Flink {version} to finish ({})", lock.display());
+            eprintln!(
+                "Waiting for another installation of Flink {version} to finish ({})",
+                lock.display()
+            );
         }
         InstallProgress::Downloading { bytes, elapsed } => {
             let mb = bytes / 1_000_000;
@@ -214,7 +258,11 @@ fn install_with_progress(loaded: &LoadedConfig) -> Result<FlinkDist> {
             if terminal {
                 eprintln!();
             }
-            eprintln!("Installed Flink {version} in {} ({} s)", home.display(), elapsed.as_secs());
+            eprintln!(
+                "Installed Flink {version} in {} ({} s)",
+                home.display(),
+                elapsed.as_secs()
+            );
         }
         _ => {}
     })?;
@@ -222,41 +270,70 @@ fn install_with_progress(loaded: &LoadedConfig) -> Result<FlinkDist> {
 }
 
 fn prepare_work_dir(work: &WorkDir, dist: &FlinkDist, loaded: &LoadedConfig) -> Result<()> {
-    for dir in [work.root.clone(), work.conf(), work.log(), work.pid(), work.tmp(), work.web()] {
+    for dir in [
+        work.root.clone(),
+        work.conf(),
+        work.log(),
+        work.pid(),
+        work.tmp(),
+        work.web(),
+    ] {
         flinkguard_files::create_private_dir(&dir)?;
     }
     // Flink's log4j/logback files, so logging works as in the distribution.
     for entry in fs::read_dir(dist.conf_dir())? {
         let path = entry?.path();
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if name.starts_with("log4j") || name.starts_with("logback") {
-            fs::copy(&path, work.conf().join(&name)).with_context(|| format!("cannot copy {}", path.display()))?;
+            fs::copy(&path, work.conf().join(&name))
+                .with_context(|| format!("cannot copy {}", path.display()))?;
         }
     }
     let format = dist.version.config_format();
     let mut settings = FlinkSettings::default();
     settings.extend(&flinkguard_render::local_cluster_settings(
         loaded.config.flink.rpc_port,
-        &LocalClusterDirs { tmp: work.tmp(), web: work.web() },
+        &LocalClusterDirs {
+            tmp: work.tmp(),
+            web: work.web(),
+        },
     )?);
     settings.extend(&flinkguard_render::security_settings(loaded, dist.version)?);
     let text = flinkguard_render::render(format, &settings)?;
-    flinkguard_files::write_atomic(&work.conf().join(format.file_name()), text.as_bytes(), Mode::Secret)?;
+    flinkguard_files::write_atomic(
+        &work.conf().join(format.file_name()),
+        text.as_bytes(),
+        Mode::Secret,
+    )?;
     Ok(())
 }
 
 fn print_status(state: &State) {
     for p in &state.processes {
-        let alive = if process::is_alive(p.pid) { "running" } else { "NOT running" };
+        let alive = if process::is_alive(p.pid) {
+            "running"
+        } else {
+            "NOT running"
+        };
         println!("  {:<12} pid {:<8} {alive}", p.role, p.pid);
     }
-    println!("  Flink {} from {}", state.flink_version, state.flink_home.display());
+    println!(
+        "  Flink {} from {}",
+        state.flink_version,
+        state.flink_home.display()
+    );
 }
 
 pub(crate) fn down(args: &DirArgs) -> Result<Outcome> {
     let work = WorkDir::new(&args.dir);
     let Some(state) = work.read_state()? else {
-        println!("Nothing to stop: no cluster started by `flinkguard up` in {}", args.dir.display());
+        println!(
+            "Nothing to stop: no cluster started by `flinkguard up` in {}",
+            args.dir.display()
+        );
         return Ok(Outcome::Ok);
     };
     let mut processes: Vec<FlinkProcess> = state
@@ -271,14 +348,21 @@ pub(crate) fn down(args: &DirArgs) -> Result<Outcome> {
             Ok(how) => println!("  {:<12} pid {:<8} {how:?}", p.role, p.pid),
             Err(e) => {
                 failed = true;
-                eprintln!("  {:<12} pid {:<8} could not be stopped: {e}", p.role, p.pid);
+                eprintln!(
+                    "  {:<12} pid {:<8} could not be stopped: {e}",
+                    p.role, p.pid
+                );
             }
         }
     }
     if failed {
-        bail!("some processes could not be stopped; {} is kept so `down` can be retried", work.state().display());
+        bail!(
+            "some processes could not be stopped; {} is kept so `down` can be retried",
+            work.state().display()
+        );
     }
-    fs::remove_file(work.state()).with_context(|| format!("cannot remove {}", work.state().display()))?;
+    fs::remove_file(work.state())
+        .with_context(|| format!("cannot remove {}", work.state().display()))?;
     println!("Stopped the cluster started in {}", args.dir.display());
     Ok(Outcome::Ok)
 }
@@ -311,14 +395,21 @@ pub(crate) fn status(args: &StatusArgs) -> Result<Outcome> {
         println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
         match &state {
-            None => println!("Not running: no cluster started by `flinkguard up` in {}", args.dir.dir.display()),
+            None => println!(
+                "Not running: no cluster started by `flinkguard up` in {}",
+                args.dir.dir.display()
+            ),
             Some(state) => {
                 println!("{}", if healthy { "Running" } else { "NOT healthy" });
                 print_status(state);
                 match &overview {
                     Some(Ok(o)) => println!(
                         "  REST {} answers: {} TaskManager(s), {}/{} slots free, {} job(s) running",
-                        state.rest_url, o.taskmanagers, o.slots_available, o.slots_total, o.jobs_running
+                        state.rest_url,
+                        o.taskmanagers,
+                        o.slots_available,
+                        o.slots_total,
+                        o.jobs_running
                     ),
                     Some(Err(e)) => println!("  REST {} does not answer: {e}", state.rest_url),
                     None => {}
@@ -326,5 +417,9 @@ pub(crate) fn status(args: &StatusArgs) -> Result<Outcome> {
             }
         }
     }
-    Ok(if healthy { Outcome::Ok } else { Outcome::Findings })
+    Ok(if healthy {
+        Outcome::Ok
+    } else {
+        Outcome::Findings
+    })
 }

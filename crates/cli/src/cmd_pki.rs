@@ -25,11 +25,13 @@ pub(crate) struct IssueClientArgs {
 }
 
 fn parse_user(s: &str) -> Result<UserName, String> {
-    s.parse().map_err(|e: flinkguard_pki::PkiError| e.to_string())
+    s.parse()
+        .map_err(|e: flinkguard_pki::PkiError| e.to_string())
 }
 
 fn parse_group(s: &str) -> Result<GroupName, String> {
-    s.parse().map_err(|e: flinkguard_pki::PkiError| e.to_string())
+    s.parse()
+        .map_err(|e: flinkguard_pki::PkiError| e.to_string())
 }
 
 pub(crate) fn issue_client(args: &IssueClientArgs) -> Result<Outcome> {
@@ -45,10 +47,18 @@ pub(crate) fn issue_client(args: &IssueClientArgs) -> Result<Outcome> {
         },
     )
     .with_context(|| format!("cannot issue a certificate for {}", args.user))?;
-    println!("Issued a client certificate for {} in {}/", args.user, files.dir.display());
+    println!(
+        "Issued a client certificate for {} in {}/",
+        args.user,
+        files.dir.display()
+    );
     println!("  certificate  {}", files.cert.display());
     println!("  private key  {}", files.key.display());
-    println!("  PKCS12       {}  (password in {})", files.keystore.display(), files.password.display());
+    println!(
+        "  PKCS12       {}  (password in {})",
+        files.keystore.display(),
+        files.password.display()
+    );
     println!("  SHA256       {}", files.sha256);
     println!(
         "curl:  curl --cert {} --key {} --cacert {} https://HOST:PORT/overview",
@@ -72,7 +82,10 @@ pub(crate) fn show(args: &ShowArgs) -> Result<Outcome> {
     let loaded = Config::load(&args.config.config)?;
     let shown = flinkguard_pki::show(&loaded.pki())?;
     let now = OffsetDateTime::now_utc();
-    let warnings = shown.iter().filter(|c| c.certificate.validity_warning(now).is_some()).count();
+    let warnings = shown
+        .iter()
+        .filter(|c| c.certificate.validity_warning(now).is_some())
+        .count();
     if args.json {
         let items: Vec<serde_json::Value> = shown
             .iter()
@@ -87,28 +100,50 @@ pub(crate) fn show(args: &ShowArgs) -> Result<Outcome> {
     } else {
         for c in &shown {
             let cert = &c.certificate;
-            println!("{} — {}{}", c.role, c.file.display(), c.alias.as_ref().map(|a| format!(" (alias {a}, {})", c.entry)).unwrap_or_default());
+            println!(
+                "{} — {}{}",
+                c.role,
+                c.file.display(),
+                c.alias
+                    .as_ref()
+                    .map(|a| format!(" (alias {a}, {})", c.entry))
+                    .unwrap_or_default()
+            );
             println!("  Subject:   {}", cert.subject);
             println!("  Issuer:    {}", cert.issuer);
             if !cert.alt_names.is_empty() {
                 println!("  SANs:      {}", cert.alt_names.join(", "));
             }
-            let warning = cert.validity_warning(now).map(|w| format!("  WARNING: {w}")).unwrap_or_default();
+            let warning = cert
+                .validity_warning(now)
+                .map(|w| format!("  WARNING: {w}"))
+                .unwrap_or_default();
             println!(
                 "  Valid:     {} to {} ({} days left){warning}",
                 cert.not_before.date(),
                 cert.not_after.date(),
                 cert.days_left(now)
             );
-            let usage = if cert.is_ca { "CA".to_owned() } else { cert.extended_key_usage.join(", ") };
+            let usage = if cert.is_ca {
+                "CA".to_owned()
+            } else {
+                cert.extended_key_usage.join(", ")
+            };
             println!("  Key:       {}   Usage: {usage}", cert.key);
             println!("  SHA1:      {}", cert.sha1);
             println!("  SHA256:    {}", cert.sha256);
             println!();
         }
         if warnings > 0 {
-            println!("{warnings} certificate(s) expire within {} days or are not valid now.", flinkguard_pki::inspect::EXPIRY_WARNING_DAYS);
+            println!(
+                "{warnings} certificate(s) expire within {} days or are not valid now.",
+                flinkguard_pki::inspect::EXPIRY_WARNING_DAYS
+            );
         }
     }
-    Ok(if warnings > 0 { Outcome::Findings } else { Outcome::Ok })
+    Ok(if warnings > 0 {
+        Outcome::Findings
+    } else {
+        Outcome::Ok
+    })
 }

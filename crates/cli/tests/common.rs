@@ -1,11 +1,12 @@
 //! Helpers shared by the CLI's integration tests: run the real binary, read what it wrote.
-#![allow(dead_code)]
+// Test code: a failed step should fail the test loudly, with its reason.
+#![allow(clippy::unwrap_used, dead_code)]
 
 use std::path::Path;
 use std::process::{Command, Output};
 
 /// Runs `flinkguard` with `args` in `dir`.
-pub fn flinkguard(dir: &Path, args: &[&str]) -> Output {
+pub(crate) fn flinkguard(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_flinkguard"))
         .args(args)
         .current_dir(dir)
@@ -14,7 +15,7 @@ pub fn flinkguard(dir: &Path, args: &[&str]) -> Output {
 }
 
 /// Runs `flinkguard` and insists on success, returning stdout.
-pub fn flinkguard_ok(dir: &Path, args: &[&str]) -> String {
+pub(crate) fn flinkguard_ok(dir: &Path, args: &[&str]) -> String {
     let out = flinkguard(dir, args);
     assert!(
         out.status.success(),
@@ -27,24 +28,51 @@ pub fn flinkguard_ok(dir: &Path, args: &[&str]) -> String {
 }
 
 /// Asserts an input error: exit code 2 and stderr mentioning every `needle`; returns stderr.
-pub fn expect_input_error(out: &Output, needles: &[&str]) -> String {
+pub(crate) fn expect_input_error(out: &Output, needles: &[&str]) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(2), "expected exit 2, got {}; stderr:\n{stderr}", out.status);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "expected exit 2, got {}; stderr:\n{stderr}",
+        out.status
+    );
     for needle in needles {
-        assert!(stderr.contains(needle), "stderr lacks {needle:?}:\n{stderr}");
+        assert!(
+            stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{stderr}"
+        );
     }
-    assert_eq!(stderr.trim().lines().filter(|l| l.starts_with("error:")).count(), 1, "one clear message:\n{stderr}");
+    assert_eq!(
+        stderr
+            .trim()
+            .lines()
+            .filter(|l| l.starts_with("error:"))
+            .count(),
+        1,
+        "one clear message:\n{stderr}"
+    );
     stderr
 }
 
 /// Runs Java's keytool and returns stdout; panics with its output on failure.
-pub fn keytool(args: &[&str]) -> String {
-    let out = Command::new("keytool").args(args).output().expect("run keytool (apt-get install openjdk-17-jdk-headless)");
-    assert!(out.status.success(), "keytool {args:?}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+pub(crate) fn keytool(args: &[&str]) -> String {
+    let out = Command::new("keytool")
+        .args(args)
+        .output()
+        .expect("run keytool (apt-get install openjdk-17-jdk-headless)");
+    assert!(
+        out.status.success(),
+        "keytool {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The content of a password file.
-pub fn password(path: &Path) -> String {
-    std::fs::read_to_string(path).expect("password file").trim().to_owned()
+pub(crate) fn password(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .expect("password file")
+        .trim()
+        .to_owned()
 }

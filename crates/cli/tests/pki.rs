@@ -1,5 +1,7 @@
 //! The PKI as Java sees it: `flinkguard init`, `pki issue-client` and `pki show` checked with
 //! the JDK's keytool, plus every bad-input case of the foundation issue.
+// Test code: a failed step should fail the test loudly, with its reason.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
@@ -11,11 +13,35 @@ use std::path::Path;
 use common::{expect_input_error, flinkguard, flinkguard_ok, keytool, password};
 
 fn init(dir: &Path, key: &str) {
-    flinkguard_ok(dir, &["init", "--key", key, "--host", "flink.example.org", "--host", "*.flink.svc.cluster.local", "--ip", "10.0.2.15", "--ip", "127.0.0.1"]);
+    flinkguard_ok(
+        dir,
+        &[
+            "init",
+            "--key",
+            key,
+            "--host",
+            "flink.example.org",
+            "--host",
+            "*.flink.svc.cluster.local",
+            "--ip",
+            "10.0.2.15",
+            "--ip",
+            "127.0.0.1",
+        ],
+    );
 }
 
 fn keytool_list(store: &Path, password_file: &Path) -> String {
-    keytool(&["-list", "-v", "-keystore", store.to_str().unwrap(), "-storetype", "PKCS12", "-storepass", &password(password_file)])
+    keytool(&[
+        "-list",
+        "-v",
+        "-keystore",
+        store.to_str().unwrap(),
+        "-storetype",
+        "PKCS12",
+        "-storepass",
+        &password(password_file),
+    ])
 }
 
 fn count(haystack: &str, needle: &str) -> usize {
@@ -42,59 +68,130 @@ fn check_pki_with_keytool(key: &str, keytool_key_line: &str) {
 
     // Cluster identity: exactly one PrivateKeyEntry, self-signed, usable as truststore.
     let internal = keytool_list(&pki.join("internal.p12"), &pki.join("internal.password"));
-    assert_eq!(count(&internal, "Entry type: PrivateKeyEntry"), 1, "{internal}");
+    assert_eq!(
+        count(&internal, "Entry type: PrivateKeyEntry"),
+        1,
+        "{internal}"
+    );
     assert_eq!(count(&internal, "Alias name:"), 1, "{internal}");
     assert!(internal.contains(keytool_key_line), "{internal}");
     let shown = show_json(d);
-    let identity = shown.iter().find(|c| c["role"] == "cluster identity").expect("identity shown");
-    assert_eq!(identity["certificate"]["sha1"].as_str().unwrap(), keytool_sha1(&internal));
+    let identity = shown
+        .iter()
+        .find(|c| c["role"] == "cluster identity")
+        .expect("identity shown");
+    assert_eq!(
+        identity["certificate"]["sha1"].as_str().unwrap(),
+        keytool_sha1(&internal)
+    );
     assert_eq!(identity["entry"], "PrivateKeyEntry");
 
     // REST truststore: trustedCertEntry only, holding the CA.
-    let trust = keytool_list(&pki.join("rest-truststore.p12"), &pki.join("rest-truststore.password"));
-    assert!(count(&trust, "Entry type: trustedCertEntry") >= 1, "{trust}");
+    let trust = keytool_list(
+        &pki.join("rest-truststore.p12"),
+        &pki.join("rest-truststore.password"),
+    );
+    assert!(
+        count(&trust, "Entry type: trustedCertEntry") >= 1,
+        "{trust}"
+    );
     assert_eq!(count(&trust, "PrivateKeyEntry"), 0, "{trust}");
     let ca = shown.iter().find(|c| c["role"] == "CA").unwrap();
-    assert_eq!(keytool_sha1(&trust), ca["certificate"]["sha1"].as_str().unwrap());
+    assert_eq!(
+        keytool_sha1(&trust),
+        ca["certificate"]["sha1"].as_str().unwrap()
+    );
 
     // REST server keystore: key + chain to the CA, SANs for every host and IP.
     let rest = keytool_list(&pki.join("rest.p12"), &pki.join("rest.password"));
     assert_eq!(count(&rest, "Entry type: PrivateKeyEntry"), 1);
     assert!(rest.contains("Certificate chain length: 2"), "{rest}");
-    for san in ["DNSName: flink.example.org", "DNSName: *.flink.svc.cluster.local", "IPAddress: 10.0.2.15", "IPAddress: 127.0.0.1"] {
+    for san in [
+        "DNSName: flink.example.org",
+        "DNSName: *.flink.svc.cluster.local",
+        "IPAddress: 10.0.2.15",
+        "IPAddress: 127.0.0.1",
+    ] {
         assert!(rest.contains(san), "REST cert lacks {san}:\n{rest}");
     }
-    assert!(rest.contains("serverAuth") && !rest.contains("clientAuth"), "{rest}");
+    assert!(
+        rest.contains("serverAuth") && !rest.contains("clientAuth"),
+        "{rest}"
+    );
 
     // Validity: explicit defaults, never a far-future "forever".
     let days: BTreeMap<String, i64> = shown
         .iter()
-        .map(|c| (c["role"].as_str().unwrap().to_owned(), c["days_left"].as_i64().unwrap()))
+        .map(|c| {
+            (
+                c["role"].as_str().unwrap().to_owned(),
+                c["days_left"].as_i64().unwrap(),
+            )
+        })
         .collect();
     assert!((364..=365).contains(&days["cluster identity"]), "{days:?}");
     assert!((89..=90).contains(&days["REST server"]), "{days:?}");
     assert!((3649..=3650).contains(&days["CA"]), "{days:?}");
 
     // Secrets are 0600 and passwords long.
-    for name in ["internal.p12", "internal.password", "ca.key", "rest.key", "rest.p12", "rest.password", "rest-truststore.password"] {
+    for name in [
+        "internal.p12",
+        "internal.password",
+        "ca.key",
+        "rest.key",
+        "rest.p12",
+        "rest.password",
+        "rest-truststore.password",
+    ] {
         let mode = fs::metadata(pki.join(name)).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{name} has mode {mode:o}");
     }
-    for name in ["internal.password", "rest.password", "rest-truststore.password"] {
+    for name in [
+        "internal.password",
+        "rest.password",
+        "rest-truststore.password",
+    ] {
         assert!(password(&pki.join(name)).len() >= 24, "{name} too short");
     }
 
     // A client identity: CN = user, one O per group, clientAuth only, readable by keytool.
-    flinkguard_ok(d, &["pki", "issue-client", "--user", "alice", "--group", "team-a", "--group", "analysts", "--days", "7"]);
+    flinkguard_ok(
+        d,
+        &[
+            "pki",
+            "issue-client",
+            "--user",
+            "alice",
+            "--group",
+            "team-a",
+            "--group",
+            "analysts",
+            "--days",
+            "7",
+        ],
+    );
     let alice = pki.join("clients/alice");
     let client = keytool_list(&alice.join("client.p12"), &alice.join("client.password"));
     assert_eq!(count(&client, "Entry type: PrivateKeyEntry"), 1);
     assert!(client.contains("Certificate chain length: 2"), "{client}");
-    assert!(client.contains("Owner: CN=alice, O=analysts, O=team-a"), "{client}");
-    assert!(client.contains("clientAuth") && !client.contains("serverAuth"), "{client}");
+    assert!(
+        client.contains("Owner: CN=alice, O=analysts, O=team-a"),
+        "{client}"
+    );
+    assert!(
+        client.contains("clientAuth") && !client.contains("serverAuth"),
+        "{client}"
+    );
     let pem = fs::read_to_string(alice.join("client.crt")).unwrap();
     assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"));
-    assert_eq!(fs::metadata(alice.join("client.key")).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        fs::metadata(alice.join("client.key"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
     // A 7-day certificate is flagged by `pki show`, which then exits 1 (a finding).
     let out = flinkguard(d, &["pki", "show"]);
     assert_eq!(out.status.code(), Some(1));
@@ -120,7 +217,10 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
             if path.is_dir() {
                 stack.push(path);
             } else {
-                out.insert(path.strip_prefix(dir).unwrap().display().to_string(), fs::read(&path).unwrap());
+                out.insert(
+                    path.strip_prefix(dir).unwrap().display().to_string(),
+                    fs::read(&path).unwrap(),
+                );
             }
         }
     }
@@ -143,21 +243,47 @@ fn existing_pki_is_never_overwritten_without_force() {
     // --force replaces, and keeps the old keys aside instead of destroying them.
     let out = flinkguard_ok(d, &["init", "--force"]);
     assert!(out.contains("moved to"), "{out}");
-    let aside: Vec<_> = fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).filter(|n| n.starts_with("pki.replaced-")).collect();
+    let aside: Vec<_> = fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("pki.replaced-"))
+        .collect();
     assert_eq!(aside.len(), 1);
-    assert_eq!(fs::read(d.join(&aside[0]).join("ca.key")).unwrap(), before["pki/ca.key"]);
-    assert_ne!(fs::read(d.join("pki/ca.key")).unwrap(), before["pki/ca.key"]);
+    assert_eq!(
+        fs::read(d.join(&aside[0]).join("ca.key")).unwrap(),
+        before["pki/ca.key"]
+    );
+    assert_ne!(
+        fs::read(d.join("pki/ca.key")).unwrap(),
+        before["pki/ca.key"]
+    );
 }
 
 #[test]
 fn invalid_hosts_ips_and_keys_are_refused_before_anything_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    expect_input_error(&flinkguard(d, &["init", "--host", "bad..host"]), &["bad..host", "host name"]);
-    expect_input_error(&flinkguard(d, &["init", "--ip", "10.0.0.300"]), &["10.0.0.300", "IP address"]);
-    expect_input_error(&flinkguard(d, &["init", "--key", "rsa-1024"]), &["rsa-1024", "ecdsa-p256"]);
-    expect_input_error(&flinkguard(d, &["init", "--name", "Prod_1"]), &["Prod_1", "cluster.name"]);
-    assert_eq!(fs::read_dir(d).unwrap().count(), 0, "nothing may be written");
+    expect_input_error(
+        &flinkguard(d, &["init", "--host", "bad..host"]),
+        &["bad..host", "host name"],
+    );
+    expect_input_error(
+        &flinkguard(d, &["init", "--ip", "10.0.0.300"]),
+        &["10.0.0.300", "IP address"],
+    );
+    expect_input_error(
+        &flinkguard(d, &["init", "--key", "rsa-1024"]),
+        &["rsa-1024", "ecdsa-p256"],
+    );
+    expect_input_error(
+        &flinkguard(d, &["init", "--name", "Prod_1"]),
+        &["Prod_1", "cluster.name"],
+    );
+    assert_eq!(
+        fs::read_dir(d).unwrap().count(),
+        0,
+        "nothing may be written"
+    );
 }
 
 #[test]
@@ -166,7 +292,10 @@ fn unwritable_folder_is_a_clear_error_and_leaves_nothing() {
     let d = dir.path();
     // A regular file where a folder is expected: unwritable even for root.
     fs::write(d.join("file"), "x").unwrap();
-    expect_input_error(&flinkguard(d, &["init", "--dir", "file/sub"]), &["file/sub"]);
+    expect_input_error(
+        &flinkguard(d, &["init", "--dir", "file/sub"]),
+        &["file/sub"],
+    );
     assert_eq!(fs::read_dir(d).unwrap().count(), 1);
 }
 
@@ -178,7 +307,10 @@ fn corrupt_or_wrong_password_keystores_and_missing_files_are_named() {
     let pki = d.join("pki");
 
     fs::write(pki.join("internal.password"), "wrong-password-123456").unwrap();
-    expect_input_error(&flinkguard(d, &["pki", "show"]), &["internal.p12", "internal.password"]);
+    expect_input_error(
+        &flinkguard(d, &["pki", "show"]),
+        &["internal.p12", "internal.password"],
+    );
     expect_input_error(&flinkguard(d, &["flink-config"]), &["internal.p12"]);
 
     init_fresh(d);
@@ -191,17 +323,28 @@ fn corrupt_or_wrong_password_keystores_and_missing_files_are_named() {
 
     init_fresh(d);
     fs::write(pki.join("ca.key"), "garbage").unwrap();
-    expect_input_error(&flinkguard(d, &["pki", "issue-client", "--user", "bob"]), &["ca.key"]);
+    expect_input_error(
+        &flinkguard(d, &["pki", "issue-client", "--user", "bob"]),
+        &["ca.key"],
+    );
     assert!(!pki.join("clients/bob").exists(), "no half-issued identity");
     fs::write(pki.join("internal.password"), "abc").unwrap();
-    expect_input_error(&flinkguard(d, &["pki", "show"]), &["internal.password", "at least 6"]);
+    expect_input_error(
+        &flinkguard(d, &["pki", "show"]),
+        &["internal.password", "at least 6"],
+    );
 }
 
 fn init_fresh(d: &Path) {
     flinkguard_ok(d, &["init", "--force", "--quiet"]);
     for entry in fs::read_dir(d).unwrap() {
         let path = entry.unwrap().path();
-        if path.file_name().unwrap().to_string_lossy().starts_with("pki.replaced-") {
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("pki.replaced-")
+        {
             fs::remove_dir_all(path).unwrap();
         }
     }
@@ -214,12 +357,37 @@ fn client_identities_are_not_overwritten_and_names_are_checked() {
     init(d, "ecdsa-p256");
     flinkguard_ok(d, &["pki", "issue-client", "--user", "alice"]);
     let key = fs::read(d.join("pki/clients/alice/client.key")).unwrap();
-    expect_input_error(&flinkguard(d, &["pki", "issue-client", "--user", "alice"]), &["alice", "--force"]);
-    assert_eq!(fs::read(d.join("pki/clients/alice/client.key")).unwrap(), key);
+    expect_input_error(
+        &flinkguard(d, &["pki", "issue-client", "--user", "alice"]),
+        &["alice", "--force"],
+    );
+    assert_eq!(
+        fs::read(d.join("pki/clients/alice/client.key")).unwrap(),
+        key
+    );
     flinkguard_ok(d, &["pki", "issue-client", "--user", "alice", "--force"]);
-    assert_ne!(fs::read(d.join("pki/clients/alice/client.key")).unwrap(), key);
-    expect_input_error(&flinkguard(d, &["pki", "issue-client", "--user", "../evil"]), &["../evil"]);
-    expect_input_error(&flinkguard(d, &["pki", "issue-client", "--user", "x", "--group", "a,O=admins"]), &["a,O=admins"]);
+    assert_ne!(
+        fs::read(d.join("pki/clients/alice/client.key")).unwrap(),
+        key
+    );
+    expect_input_error(
+        &flinkguard(d, &["pki", "issue-client", "--user", "../evil"]),
+        &["../evil"],
+    );
+    expect_input_error(
+        &flinkguard(
+            d,
+            &[
+                "pki",
+                "issue-client",
+                "--user",
+                "x",
+                "--group",
+                "a,O=admins",
+            ],
+        ),
+        &["a,O=admins"],
+    );
 }
 
 #[test]
@@ -231,13 +399,26 @@ fn malformed_config_names_the_line_and_field() {
     let good = fs::read_to_string(&path).unwrap();
     fs::write(&path, good.replace("rest_port: 8081", "rest_port: eighty")).unwrap();
     let line = good.lines().position(|l| l.contains("rest_port")).unwrap() + 1;
-    expect_input_error(&flinkguard(d, &["flink-config"]), &[&format!("flinkguard.yaml:{line}:"), "flink.rest_port"]);
-    fs::write(&path, good.replace("version: 1\n", "version: 1\nsurprise: true\n")).unwrap();
-    expect_input_error(&flinkguard(d, &["pki", "show"]), &["flinkguard.yaml", "surprise"]);
+    expect_input_error(
+        &flinkguard(d, &["flink-config"]),
+        &[&format!("flinkguard.yaml:{line}:"), "flink.rest_port"],
+    );
+    fs::write(
+        &path,
+        good.replace("version: 1\n", "version: 1\nsurprise: true\n"),
+    )
+    .unwrap();
+    expect_input_error(
+        &flinkguard(d, &["pki", "show"]),
+        &["flinkguard.yaml", "surprise"],
+    );
     fs::write(&path, "cluster: [").unwrap();
     expect_input_error(&flinkguard(d, &["pki", "show"]), &["flinkguard.yaml:"]);
     fs::remove_file(&path).unwrap();
-    expect_input_error(&flinkguard(d, &["pki", "show"]), &["flinkguard.yaml", "flinkguard init"]);
+    expect_input_error(
+        &flinkguard(d, &["pki", "show"]),
+        &["flinkguard.yaml", "flinkguard init"],
+    );
 }
 
 #[test]
@@ -246,22 +427,69 @@ fn flink_config_output_follows_version_and_merges_user_files() {
     let d = dir.path();
     init(d, "rsa-3072");
     let nested = flinkguard_ok(d, &["flink-config"]);
-    assert!(nested.contains("security:\n  ssl:\n    internal:\n      enabled: true"), "{nested}");
-    assert!(nested.contains("ECDHE_RSA") && !nested.contains("ECDHE_ECDSA"), "{nested}");
+    assert!(
+        nested.contains("security:\n  ssl:\n    internal:\n      enabled: true"),
+        "{nested}"
+    );
+    assert!(
+        nested.contains("ECDHE_RSA") && !nested.contains("ECDHE_ECDSA"),
+        "{nested}"
+    );
     let flat = flinkguard_ok(d, &["flink-config", "--flink-version", "1.20.3"]);
-    assert!(flat.contains("\nsecurity.ssl.internal.enabled: true\n"), "{flat}");
+    assert!(
+        flat.contains("\nsecurity.ssl.internal.enabled: true\n"),
+        "{flat}"
+    );
     assert!(flat.contains("\nrest.bind-address: 127.0.0.1\n"), "{flat}");
     assert!(flat.contains("\npekko.ssl.enabled: true\n"), "{flat}");
     let old = flinkguard_ok(d, &["flink-config", "--flink-version", "1.17.2"]);
     assert!(old.contains("\nakka.ssl.enabled: true\n"), "{old}");
 
-    fs::write(d.join("flink-conf.yaml"), "jobmanager.rpc.port: 7000\nrest.bind-address: 0.0.0.0\n").unwrap();
-    let out = flinkguard(d, &["flink-config", "--merge", "flink-conf.yaml", "--out", "flink-conf.yaml"]);
+    fs::write(
+        d.join("flink-conf.yaml"),
+        "jobmanager.rpc.port: 7000\nrest.bind-address: 0.0.0.0\n",
+    )
+    .unwrap();
+    let out = flinkguard(
+        d,
+        &[
+            "flink-config",
+            "--merge",
+            "flink-conf.yaml",
+            "--out",
+            "flink-conf.yaml",
+        ],
+    );
     assert!(out.status.success());
     let merged = fs::read_to_string(d.join("flink-conf.yaml")).unwrap();
-    assert!(merged.starts_with("jobmanager.rpc.port: 7000\n"), "{merged}");
+    assert!(
+        merged.starts_with("jobmanager.rpc.port: 7000\n"),
+        "{merged}"
+    );
     assert_eq!(merged.matches("rest.bind-address").count(), 1);
-    assert_eq!(fs::metadata(d.join("flink-conf.yaml")).unwrap().permissions().mode() & 0o777, 0o600);
-    expect_input_error(&flinkguard(d, &["flink-config", "--flink-version", "2.3.0", "--merge", "flink-conf.yaml"]), &["flink-conf.yaml"]);
-    expect_input_error(&flinkguard(d, &["flink-config", "--flink-version", "3.0"]), &["3.0"]);
+    assert_eq!(
+        fs::metadata(d.join("flink-conf.yaml"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    expect_input_error(
+        &flinkguard(
+            d,
+            &[
+                "flink-config",
+                "--flink-version",
+                "2.3.0",
+                "--merge",
+                "flink-conf.yaml",
+            ],
+        ),
+        &["flink-conf.yaml"],
+    );
+    expect_input_error(
+        &flinkguard(d, &["flink-config", "--flink-version", "3.0"]),
+        &["3.0"],
+    );
 }

@@ -122,10 +122,18 @@ pub enum ConfigError {
 
 impl Config {
     /// The configuration `flinkguard init` writes.
-    pub fn new(name: &str, hosts: &[DnsName], ips: &[IpAddr], key: KeyAlgorithm, validity: ValidityDays) -> Config {
+    pub fn new(
+        name: &str,
+        hosts: &[DnsName],
+        ips: &[IpAddr],
+        key: KeyAlgorithm,
+        validity: ValidityDays,
+    ) -> Config {
         Config {
             version: SCHEMA_VERSION,
-            cluster: ClusterSection { name: name.to_owned() },
+            cluster: ClusterSection {
+                name: name.to_owned(),
+            },
             pki: PkiSection {
                 dir: PathBuf::from("pki"),
                 key,
@@ -144,7 +152,10 @@ impl Config {
             source,
         })?;
         let config = Self::parse(&text, path)?;
-        let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         Ok(LoadedConfig {
             path: path.to_owned(),
             base_dir: base.to_owned(),
@@ -176,12 +187,21 @@ impl Config {
             if let Some(cut) = message.find(" at line ") {
                 message.truncate(cut);
             }
-            let message = message.strip_prefix(&format!("{field}: ")).map(str::to_owned).unwrap_or(message);
-            let field = if field == "." || field.is_empty() { String::new() } else { format!("{field}: ") };
+            let message = message
+                .strip_prefix(&format!("{field}: "))
+                .map(str::to_owned)
+                .unwrap_or(message);
+            let field = if field == "." || field.is_empty() {
+                String::new()
+            } else {
+                format!("{field}: ")
+            };
             invalid(location, field, message)
         })?;
         config.check().map_err(|(field, message)| {
-            let location = locate_field(text, field).map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default();
+            let location = locate_field(text, field)
+                .map(|(l, c)| format!(":{l}:{c}"))
+                .unwrap_or_default();
             invalid(location, format!("{field}: "), message)
         })?;
         Ok(config)
@@ -190,25 +210,39 @@ impl Config {
     /// Checks what types alone cannot.
     fn check(&self) -> Result<(), (&'static str, String)> {
         if self.version != SCHEMA_VERSION {
-            return Err(("version", format!("this flinkguard reads version {SCHEMA_VERSION}, the file says {}", self.version)));
+            return Err((
+                "version",
+                format!(
+                    "this flinkguard reads version {SCHEMA_VERSION}, the file says {}",
+                    self.version
+                ),
+            ));
         }
         let name = &self.cluster.name;
         let name_ok = !name.is_empty()
             && name.len() <= 40
-            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !name.starts_with('-')
             && !name.ends_with('-');
         if !name_ok {
             return Err((
                 "cluster.name",
-                format!("`{name}` must be 1-40 lowercase letters, digits or '-' (it names Kubernetes objects)"),
+                format!(
+                    "`{name}` must be 1-40 lowercase letters, digits or '-' (it names Kubernetes objects)"
+                ),
             ));
         }
         for host in &self.pki.hosts {
-            host.parse::<DnsName>().map_err(|e| ("pki.hosts", e.to_string()))?;
+            host.parse::<DnsName>()
+                .map_err(|e| ("pki.hosts", e.to_string()))?;
         }
         if self.pki.hosts.is_empty() && self.pki.ips.is_empty() {
-            return Err(("pki.hosts", "list at least one host name or IP address in pki.hosts / pki.ips".into()));
+            return Err((
+                "pki.hosts",
+                "list at least one host name or IP address in pki.hosts / pki.ips".into(),
+            ));
         }
         let v = &self.pki.validity_days;
         for (field, days) in [
@@ -221,8 +255,14 @@ impl Config {
                 return Err((field, format!("{days} is not between 1 and 36500 days")));
             }
         }
-        if self.flink.rest_port == 0 || self.flink.rpc_port == 0 || self.flink.rest_port == self.flink.rpc_port {
-            return Err(("flink.rest_port", "rest_port and rpc_port must be distinct non-zero ports".into()));
+        if self.flink.rest_port == 0
+            || self.flink.rpc_port == 0
+            || self.flink.rest_port == self.flink.rpc_port
+        {
+            return Err((
+                "flink.rest_port",
+                "rest_port and rpc_port must be distinct non-zero ports".into(),
+            ));
         }
         Ok(())
     }
@@ -230,8 +270,14 @@ impl Config {
     /// The YAML text `init` writes, with a header that says what the file is.
     pub fn to_yaml(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "# flinkguard.yaml: describes this secured Flink deployment; every flinkguard command reads it.");
-        let _ = writeln!(out, "# It holds no secrets: keys and passwords are files of mode 0600 under pki.dir.");
+        let _ = writeln!(
+            out,
+            "# flinkguard.yaml: describes this secured Flink deployment; every flinkguard command reads it."
+        );
+        let _ = writeln!(
+            out,
+            "# It holds no secrets: keys and passwords are files of mode 0600 under pki.dir."
+        );
         // Serializing plain data structures to YAML cannot fail.
         out.push_str(&serde_yaml_ng::to_string(self).unwrap_or_default());
         out
@@ -239,7 +285,11 @@ impl Config {
 
     /// Writes the file atomically.
     pub fn write(&self, path: &Path) -> Result<(), ConfigError> {
-        flinkguard_files::write_atomic(path, self.to_yaml().as_bytes(), flinkguard_files::Mode::Public)?;
+        flinkguard_files::write_atomic(
+            path,
+            self.to_yaml().as_bytes(),
+            flinkguard_files::Mode::Public,
+        )?;
         Ok(())
     }
 }
@@ -337,31 +387,59 @@ mod tests {
 
     #[test]
     fn wrong_value_names_line_and_field() {
-        let text = sample().to_yaml().replace("key: ecdsa-p256", "key: rsa-1024");
-        let err = Config::parse(&text, Path::new("x/flinkguard.yaml")).unwrap_err().to_string();
+        let text = sample()
+            .to_yaml()
+            .replace("key: ecdsa-p256", "key: rsa-1024");
+        let err = Config::parse(&text, Path::new("x/flinkguard.yaml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("x/flinkguard.yaml:"), "{err}");
         assert!(err.contains("pki.key"), "{err}");
-        assert!(err.contains("rsa-1024") && err.contains("ecdsa-p256"), "{err}");
+        assert!(
+            err.contains("rsa-1024") && err.contains("ecdsa-p256"),
+            "{err}"
+        );
         let line = text.lines().position(|l| l.contains("rsa-1024")).unwrap() + 1;
-        assert!(err.contains(&format!(":{line}:")), "line {line} not in {err}");
+        assert!(
+            err.contains(&format!(":{line}:")),
+            "line {line} not in {err}"
+        );
     }
 
     #[test]
     fn unknown_keys_are_errors_not_ignored() {
-        let text = sample().to_yaml().replace("web_submit: false", "web_submitt: false");
-        let err = Config::parse(&text, Path::new("flinkguard.yaml")).unwrap_err().to_string();
+        let text = sample()
+            .to_yaml()
+            .replace("web_submit: false", "web_submitt: false");
+        let err = Config::parse(&text, Path::new("flinkguard.yaml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("web_submitt"), "{err}");
     }
 
     #[test]
     fn malformed_yaml_and_semantic_errors() {
-        let err = Config::parse("version: 1\ncluster: [", Path::new("f.yaml")).unwrap_err().to_string();
+        let err = Config::parse("version: 1\ncluster: [", Path::new("f.yaml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("f.yaml:"), "{err}");
-        let text = sample().to_yaml().replace("name: flink", "name: Flink_Prod");
-        let err = Config::parse(&text, Path::new("f.yaml")).unwrap_err().to_string();
-        assert!(err.contains("cluster.name") && err.contains("Flink_Prod"), "{err}");
+        let text = sample()
+            .to_yaml()
+            .replace("name: flink", "name: Flink_Prod");
+        let err = Config::parse(&text, Path::new("f.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("cluster.name") && err.contains("Flink_Prod"),
+            "{err}"
+        );
         let text = sample().to_yaml().replace("- localhost", "- bad..host");
-        let err = Config::parse(&text, Path::new("f.yaml")).unwrap_err().to_string();
-        assert!(err.contains("pki.hosts") && err.contains("bad..host"), "{err}");
+        let err = Config::parse(&text, Path::new("f.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("pki.hosts") && err.contains("bad..host"),
+            "{err}"
+        );
     }
 }

@@ -94,7 +94,11 @@ impl PkiLayout {
     }
 
     /// Reads a keystore and its password file, naming both on failure.
-    pub fn read_store(&self, store_path: &Path, password_path: &Path) -> Result<Vec<StoreEntry>, PkiError> {
+    pub fn read_store(
+        &self,
+        store_path: &Path,
+        password_path: &Path,
+    ) -> Result<Vec<StoreEntry>, PkiError> {
         let password = self.read_password(password_path)?;
         let bytes = fs::read(store_path).map_err(|e| PkiError::file("read", store_path, e))?;
         store::read_store(&bytes, &password).map_err(|e| {
@@ -110,7 +114,9 @@ impl PkiLayout {
 
     /// Whether any PKI material already exists here.
     pub fn exists(&self) -> bool {
-        fs::read_dir(&self.root).map(|mut d| d.next().is_some()).unwrap_or(false)
+        fs::read_dir(&self.root)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false)
     }
 }
 
@@ -200,7 +206,12 @@ pub fn generate(request: &InitRequest) -> Result<GeneratedPki, PkiError> {
         None,
     )?;
     let internal_password = Password::generate();
-    let internal_store = store::keystore(INTERNAL_ALIAS, &internal_key, &[&internal_cert], &internal_password)?;
+    let internal_store = store::keystore(
+        INTERNAL_ALIAS,
+        &internal_key,
+        &[&internal_cert],
+        &internal_password,
+    )?;
 
     let ca_key = KeyPair::generate(request.key)?;
     let ca_cert = cert::issue(
@@ -216,7 +227,10 @@ pub fn generate(request: &InitRequest) -> Result<GeneratedPki, PkiError> {
         &ca_key,
         None,
     )?;
-    let ca = Signer { cert_der: &ca_cert, key: &ca_key };
+    let ca = Signer {
+        cert_der: &ca_cert,
+        key: &ca_key,
+    };
 
     let rest_key = KeyPair::generate(request.key)?;
     let common_name = request
@@ -246,7 +260,12 @@ pub fn generate(request: &InitRequest) -> Result<GeneratedPki, PkiError> {
         Some(ca),
     )?;
     let rest_password = Password::generate();
-    let rest_store = store::keystore(REST_ALIAS, &rest_key, &[&rest_cert, &ca_cert], &rest_password)?;
+    let rest_store = store::keystore(
+        REST_ALIAS,
+        &rest_key,
+        &[&rest_cert, &ca_cert],
+        &rest_password,
+    )?;
     let truststore_password = Password::generate();
     let truststore = store::truststore(&[(CA_ALIAS, &ca_cert)], &truststore_password)?;
 
@@ -254,21 +273,53 @@ pub fn generate(request: &InitRequest) -> Result<GeneratedPki, PkiError> {
     let rel = |p: PathBuf| p.strip_prefix("").map(Path::to_path_buf).unwrap_or(p);
     let secret = |text: &Password| text.expose().as_bytes().to_vec();
     let files = vec![
-        (rel(layout.internal_keystore()), internal_store, Mode::Secret),
-        (rel(layout.internal_password()), secret(&internal_password), Mode::Secret),
-        (rel(layout.internal_cert()), cert::to_pem(&internal_cert).into_bytes(), Mode::Public),
-        (rel(layout.ca_cert()), cert::to_pem(&ca_cert).into_bytes(), Mode::Public),
-        (rel(layout.ca_key()), ca_key.pkcs8_pem().as_bytes().to_vec(), Mode::Secret),
+        (
+            rel(layout.internal_keystore()),
+            internal_store,
+            Mode::Secret,
+        ),
+        (
+            rel(layout.internal_password()),
+            secret(&internal_password),
+            Mode::Secret,
+        ),
+        (
+            rel(layout.internal_cert()),
+            cert::to_pem(&internal_cert).into_bytes(),
+            Mode::Public,
+        ),
+        (
+            rel(layout.ca_cert()),
+            cert::to_pem(&ca_cert).into_bytes(),
+            Mode::Public,
+        ),
+        (
+            rel(layout.ca_key()),
+            ca_key.pkcs8_pem().as_bytes().to_vec(),
+            Mode::Secret,
+        ),
         (
             rel(layout.rest_cert()),
             format!("{}{}", cert::to_pem(&rest_cert), cert::to_pem(&ca_cert)).into_bytes(),
             Mode::Public,
         ),
-        (rel(layout.rest_key()), rest_key.pkcs8_pem().as_bytes().to_vec(), Mode::Secret),
+        (
+            rel(layout.rest_key()),
+            rest_key.pkcs8_pem().as_bytes().to_vec(),
+            Mode::Secret,
+        ),
         (rel(layout.rest_keystore()), rest_store, Mode::Secret),
-        (rel(layout.rest_password()), secret(&rest_password), Mode::Secret),
+        (
+            rel(layout.rest_password()),
+            secret(&rest_password),
+            Mode::Secret,
+        ),
         (rel(layout.rest_truststore()), truststore, Mode::Public),
-        (rel(layout.rest_truststore_password()), secret(&truststore_password), Mode::Secret),
+        (
+            rel(layout.rest_truststore_password()),
+            secret(&truststore_password),
+            Mode::Secret,
+        ),
     ];
     Ok(GeneratedPki {
         files,
@@ -289,7 +340,11 @@ pub struct Installed {
 /// the directory is renamed into place: a failure at any point leaves the previous state.
 /// An existing PKI is never overwritten unless `force`; then it is moved aside (to
 /// `<dir>.replaced-<timestamp>`), not deleted, because it holds the only copy of the old keys.
-pub fn install(generated: &GeneratedPki, layout: &PkiLayout, force: bool) -> Result<Installed, PkiError> {
+pub fn install(
+    generated: &GeneratedPki,
+    layout: &PkiLayout,
+    force: bool,
+) -> Result<Installed, PkiError> {
     let target = layout.root();
     if layout.exists() && !force {
         return Err(PkiError::AlreadyExists(target.to_owned()));
@@ -316,7 +371,10 @@ pub fn install(generated: &GeneratedPki, layout: &PkiLayout, force: bool) -> Res
         let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
         let aside = parent.join(format!(
             "{}.replaced-{stamp}",
-            target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+            target
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
         ));
         if let Err(e) = fs::rename(target, &aside) {
             let _ = fs::remove_dir_all(&staging);
@@ -380,12 +438,15 @@ impl ClientFiles {
 
 /// Issues a client certificate signed by the PKI's CA.
 pub fn issue_client(layout: &PkiLayout, request: &ClientRequest) -> Result<ClientFiles, PkiError> {
-    let ca_pem = fs::read_to_string(layout.ca_cert()).map_err(|e| PkiError::file("read", layout.ca_cert(), e))?;
+    let ca_pem = fs::read_to_string(layout.ca_cert())
+        .map_err(|e| PkiError::file("read", layout.ca_cert(), e))?;
     let ca_cert = cert::parse_pem_certificates(&ca_pem)
         .map_err(|e| PkiError::in_file(&layout.ca_cert(), e))?
         .remove(0);
-    let ca_key_pem = fs::read_to_string(layout.ca_key()).map_err(|e| PkiError::file("read", layout.ca_key(), e))?;
-    let ca_key = KeyPair::from_pem(&ca_key_pem).map_err(|e| PkiError::in_file(&layout.ca_key(), e))?;
+    let ca_key_pem = fs::read_to_string(layout.ca_key())
+        .map_err(|e| PkiError::file("read", layout.ca_key(), e))?;
+    let ca_key =
+        KeyPair::from_pem(&ca_key_pem).map_err(|e| PkiError::in_file(&layout.ca_key(), e))?;
 
     let dir = layout.client_dir(&request.user);
     if dir.exists() && !request.force {
@@ -406,7 +467,10 @@ pub fn issue_client(layout: &PkiLayout, request: &ClientRequest) -> Result<Clien
             validity_days: request.days,
         },
         &key,
-        Some(Signer { cert_der: &ca_cert, key: &ca_key }),
+        Some(Signer {
+            cert_der: &ca_cert,
+            key: &ca_key,
+        }),
     )?;
     let password = Password::generate();
     let p12 = store::keystore(request.user.as_str(), &key, &[&der, &ca_cert], &password)?;
@@ -416,10 +480,18 @@ pub fn issue_client(layout: &PkiLayout, request: &ClientRequest) -> Result<Clien
     let staged_files = ClientFiles::in_dir(staging.clone());
     let staged = (|| -> Result<(), FileError> {
         files::create_private_dir(&staging)?;
-        files::write_atomic(&staged_files.cert, cert::to_pem(&der).as_bytes(), Mode::Public)?;
+        files::write_atomic(
+            &staged_files.cert,
+            cert::to_pem(&der).as_bytes(),
+            Mode::Public,
+        )?;
         files::write_atomic(&staged_files.key, key.pkcs8_pem().as_bytes(), Mode::Secret)?;
         files::write_atomic(&staged_files.keystore, &p12, Mode::Secret)?;
-        files::write_atomic(&staged_files.password, password.expose().as_bytes(), Mode::Secret)
+        files::write_atomic(
+            &staged_files.password,
+            password.expose().as_bytes(),
+            Mode::Secret,
+        )
     })();
     if let Err(e) = staged {
         let _ = fs::remove_dir_all(&staging);
@@ -464,31 +536,53 @@ pub fn show(layout: &PkiLayout) -> Result<Vec<ShownCertificate>, PkiError> {
         });
     }
     let mut out = Vec::new();
-    let mut push_store = |role: String, store: PathBuf, password: PathBuf| -> Result<(), PkiError> {
-        for entry in layout.read_store(&store, &password)? {
-            let (kind, der) = match &entry {
-                StoreEntry::PrivateKey { chain, .. } => ("PrivateKeyEntry", chain.first().cloned().unwrap_or_default()),
-                StoreEntry::TrustedCertificate { der, .. } => ("trustedCertEntry", der.clone()),
-            };
-            out.push(ShownCertificate {
-                role: role.clone(),
-                file: store.clone(),
-                alias: Some(entry.alias().to_owned()),
-                entry: kind,
-                certificate: CertificateInfo::from_der(&der).map_err(|e| PkiError::in_file(&store, e))?,
-            });
-        }
-        Ok(())
-    };
-    push_store("cluster identity".into(), layout.internal_keystore(), layout.internal_password())?;
-    push_store("REST server".into(), layout.rest_keystore(), layout.rest_password())?;
-    push_store("REST truststore".into(), layout.rest_truststore(), layout.rest_truststore_password())?;
+    let mut push_store =
+        |role: String, store: PathBuf, password: PathBuf| -> Result<(), PkiError> {
+            for entry in layout.read_store(&store, &password)? {
+                let (kind, der) = match &entry {
+                    StoreEntry::PrivateKey { chain, .. } => (
+                        "PrivateKeyEntry",
+                        chain.first().cloned().unwrap_or_default(),
+                    ),
+                    StoreEntry::TrustedCertificate { der, .. } => ("trustedCertEntry", der.clone()),
+                };
+                out.push(ShownCertificate {
+                    role: role.clone(),
+                    file: store.clone(),
+                    alias: Some(entry.alias().to_owned()),
+                    entry: kind,
+                    certificate: CertificateInfo::from_der(&der)
+                        .map_err(|e| PkiError::in_file(&store, e))?,
+                });
+            }
+            Ok(())
+        };
+    push_store(
+        "cluster identity".into(),
+        layout.internal_keystore(),
+        layout.internal_password(),
+    )?;
+    push_store(
+        "REST server".into(),
+        layout.rest_keystore(),
+        layout.rest_password(),
+    )?;
+    push_store(
+        "REST truststore".into(),
+        layout.rest_truststore(),
+        layout.rest_truststore_password(),
+    )?;
 
     let mut clients: Vec<PathBuf> = match fs::read_dir(layout.clients_dir()) {
         Ok(dir) => dir
             .filter_map(Result::ok)
             .map(|e| e.path())
-            .filter(|p| p.is_dir() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+            .filter(|p| {
+                p.is_dir()
+                    && !p
+                        .file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            })
             .collect(),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(PkiError::file("list", layout.clients_dir(), e)),
@@ -496,7 +590,10 @@ pub fn show(layout: &PkiLayout) -> Result<Vec<ShownCertificate>, PkiError> {
     clients.sort();
     for dir in clients {
         let files = ClientFiles::in_dir(dir.clone());
-        let user = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let user = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         push_store(format!("client {user}"), files.keystore, files.password)?;
     }
 
@@ -508,7 +605,8 @@ pub fn show(layout: &PkiLayout) -> Result<Vec<ShownCertificate>, PkiError> {
             file: ca_path.clone(),
             alias: None,
             entry: "PEM",
-            certificate: CertificateInfo::from_der(&der).map_err(|e| PkiError::in_file(&ca_path, e))?,
+            certificate: CertificateInfo::from_der(&der)
+                .map_err(|e| PkiError::in_file(&ca_path, e))?,
         });
     }
     Ok(out)

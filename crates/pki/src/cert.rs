@@ -84,7 +84,9 @@ pub fn issue(
             "validity must be at least one day".into(),
         ));
     }
-    let now = OffsetDateTime::now_utc().replace_nanosecond(0).map_err(|_| PkiError::Crypto("clock"))?;
+    let now = OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .map_err(|_| PkiError::Crypto("clock"))?;
     let not_before = now - CLOCK_SKEW;
     let not_after = now + Duration::days(i64::from(spec.validity_days));
 
@@ -113,7 +115,13 @@ pub fn issue(
             w.next().write_der(&spki);
             w.next().write_tagged(Tag::context(3), |w| {
                 w.write_sequence(|w| {
-                    write_extensions(w, spec, subject_key.algorithm(), &subject_key_id, &authority_key_id)
+                    write_extensions(
+                        w,
+                        spec,
+                        subject_key.algorithm(),
+                        &subject_key_id,
+                        &authority_key_id,
+                    )
                 })
             });
         })
@@ -286,12 +294,16 @@ fn write_extensions(
                         AltName::Dns(dns) => w
                             .next()
                             .write_tagged_implicit(Tag::context(2), |w| w.write_ia5_string(dns)),
-                        AltName::Ip(IpAddr::V4(ip)) => w
-                            .next()
-                            .write_tagged_implicit(Tag::context(7), |w| w.write_bytes(&ip.octets())),
-                        AltName::Ip(IpAddr::V6(ip)) => w
-                            .next()
-                            .write_tagged_implicit(Tag::context(7), |w| w.write_bytes(&ip.octets())),
+                        AltName::Ip(IpAddr::V4(ip)) => {
+                            w.next().write_tagged_implicit(Tag::context(7), |w| {
+                                w.write_bytes(&ip.octets())
+                            })
+                        }
+                        AltName::Ip(IpAddr::V6(ip)) => {
+                            w.next().write_tagged_implicit(Tag::context(7), |w| {
+                                w.write_bytes(&ip.octets())
+                            })
+                        }
                     }
                 }
             })
@@ -349,7 +361,15 @@ mod tests {
         )
         .unwrap();
         let key = KeyPair::generate(KeyAlgorithm::EcdsaP256).unwrap();
-        let der = issue(&client_spec(), &key, Some(Signer { cert_der: &ca, key: &ca_key })).unwrap();
+        let der = issue(
+            &client_spec(),
+            &key,
+            Some(Signer {
+                cert_der: &ca,
+                key: &ca_key,
+            }),
+        )
+        .unwrap();
         let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
         let groups: Vec<&str> = cert
             .subject()
@@ -383,9 +403,16 @@ mod tests {
         let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
         cert.verify_signature(None).unwrap();
         let san = cert.subject_alternative_name().unwrap().unwrap().value;
-        assert!(matches!(san.general_names[0], GeneralName::DNSName("flink.example.org")));
-        assert!(matches!(san.general_names[1], GeneralName::IPAddress([10, 0, 2, 15])));
-        let days = (cert.validity().not_after.timestamp() - cert.validity().not_before.timestamp()) / 86_400;
+        assert!(matches!(
+            san.general_names[0],
+            GeneralName::DNSName("flink.example.org")
+        ));
+        assert!(matches!(
+            san.general_names[1],
+            GeneralName::IPAddress([10, 0, 2, 15])
+        ));
+        let days = (cert.validity().not_after.timestamp() - cert.validity().not_before.timestamp())
+            / 86_400;
         assert_eq!(days, 90, "90 days plus the 5 minutes of backdating");
         assert!(!cert.is_ca());
     }

@@ -153,7 +153,9 @@ impl KeyPair {
     pub fn from_pem(text: &str) -> Result<KeyPair, PkiError> {
         let block = pem::parse(text).map_err(|_| PkiError::Crypto("not a PEM private key"))?;
         if block.tag() != "PRIVATE KEY" {
-            return Err(PkiError::Crypto("expected a PKCS#8 `PRIVATE KEY` PEM block"));
+            return Err(PkiError::Crypto(
+                "expected a PKCS#8 `PRIVATE KEY` PEM block",
+            ));
         }
         Self::from_pkcs8(block.contents())
     }
@@ -170,7 +172,10 @@ impl KeyPair {
 
     /// The private key as a PKCS#8 `PRIVATE KEY` PEM block.
     pub fn pkcs8_pem(&self) -> Zeroizing<String> {
-        Zeroizing::new(pem::encode(&pem::Pem::new("PRIVATE KEY", self.pkcs8.to_vec())))
+        Zeroizing::new(pem::encode(&pem::Pem::new(
+            "PRIVATE KEY",
+            self.pkcs8.to_vec(),
+        )))
     }
 
     /// The public key as a DER `SubjectPublicKeyInfo`.
@@ -211,7 +216,11 @@ impl KeyPair {
         let failed = || PkiError::Crypto("signing failed");
         let rng = SystemRandom::new();
         match &self.inner {
-            Inner::Ec(pair) => Ok(pair.sign(&rng, message).map_err(|_| failed())?.as_ref().to_vec()),
+            Inner::Ec(pair) => Ok(pair
+                .sign(&rng, message)
+                .map_err(|_| failed())?
+                .as_ref()
+                .to_vec()),
             Inner::Rsa(pair) => {
                 let mut sig = vec![0; pair.public_modulus_len()];
                 pair.sign(&signature::RSA_PKCS1_SHA256, &rng, message, &mut sig)

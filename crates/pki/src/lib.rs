@@ -21,8 +21,8 @@ pub mod store;
 use std::path::{Path, PathBuf};
 
 pub use authority::{
-    CA_ALIAS, ClientFiles, ClientRequest, GeneratedPki, INTERNAL_ALIAS, InitRequest, Installed, PkiLayout,
-    REST_ALIAS, ShownCertificate, ValidityDays, generate, install, issue_client, show,
+    CA_ALIAS, ClientFiles, ClientRequest, GeneratedPki, INTERNAL_ALIAS, InitRequest, Installed,
+    PkiLayout, REST_ALIAS, ShownCertificate, ValidityDays, generate, install, issue_client, show,
 };
 pub use inspect::CertificateInfo;
 pub use key::{KeyAlgorithm, KeyPair};
@@ -62,7 +62,11 @@ pub enum PkiError {
 }
 
 impl PkiError {
-    pub(crate) fn file(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> PkiError {
+    pub(crate) fn file(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> PkiError {
         PkiError::File(flinkguard_files::FileError::new(action, path, source))
     }
 

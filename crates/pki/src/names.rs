@@ -53,8 +53,13 @@ impl FromStr for DnsName {
             if label.is_empty() || label.len() > 63 {
                 return Err(bad("each label must be 1 to 63 characters long"));
             }
-            if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-                return Err(bad("it contains a character that is not a letter, digit or '-'"));
+            if !label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            {
+                return Err(bad(
+                    "it contains a character that is not a letter, digit or '-'",
+                ));
             }
             if label.starts_with('-') || label.ends_with('-') {
                 return Err(bad("a label may not start or end with '-'"));
@@ -97,7 +102,8 @@ impl FromStr for UserName {
         let ok = !s.is_empty()
             && s.len() <= 64
             && !s.starts_with('.')
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._@-".contains(&b));
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._@-".contains(&b));
         if ok {
             Ok(UserName(s.to_owned()))
         } else {
@@ -127,7 +133,8 @@ impl FromStr for GroupName {
         // must not rely on) would misread.
         let ok = !s.is_empty()
             && s.len() <= 64
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._@:-".contains(&b));
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._@:-".contains(&b));
         if ok {
             Ok(GroupName(s.to_owned()))
         } else {
@@ -145,15 +152,34 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_and_wildcard_hosts() {
-        for ok in ["localhost", "flink.example.org", "*.flink.svc.cluster.local", "a-1.b", "FLINK.Example.org."] {
+        for ok in [
+            "localhost",
+            "flink.example.org",
+            "*.flink.svc.cluster.local",
+            "a-1.b",
+            "FLINK.Example.org.",
+        ] {
             assert!(ok.parse::<DnsName>().is_ok(), "{ok}");
         }
-        assert_eq!("FLINK.Example.org.".parse::<DnsName>().unwrap().as_str(), "flink.example.org");
+        assert_eq!(
+            "FLINK.Example.org.".parse::<DnsName>().unwrap().as_str(),
+            "flink.example.org"
+        );
     }
 
     #[test]
     fn rejects_bad_hosts_with_the_value_in_the_message() {
-        for bad in ["", "a..b", "-a.b", "a_b.c", "*.com", "a.*.b", "10.0.0.1", "x y", &"a".repeat(64)] {
+        for bad in [
+            "",
+            "a..b",
+            "-a.b",
+            "a_b.c",
+            "*.com",
+            "a.*.b",
+            "10.0.0.1",
+            "x y",
+            &"a".repeat(64),
+        ] {
             let err = bad.parse::<DnsName>().unwrap_err().to_string();
             assert!(err.contains(&format!("`{bad}`")), "{err}");
         }
@@ -167,6 +193,11 @@ mod tests {
         assert!("system:masters".parse::<GroupName>().is_ok());
         assert!("a,O=admins".parse::<GroupName>().is_err());
         assert!(parse_ip("10.0.2.15").is_ok());
-        assert!(parse_ip("10.0.2").unwrap_err().to_string().contains("`10.0.2`"));
+        assert!(
+            parse_ip("10.0.2")
+                .unwrap_err()
+                .to_string()
+                .contains("`10.0.2`")
+        );
     }
 }

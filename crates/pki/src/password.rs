@@ -72,6 +72,9 @@ mod tests {
     #[test]
     fn short_passwords_from_files_are_refused() {
         assert!(Password::from_file_contents("abc\n").is_err());
-        assert_eq!(Password::from_file_contents("abcdefgh\n").unwrap().expose(), "abcdefgh");
+        assert_eq!(
+            Password::from_file_contents("abcdefgh\n").unwrap().expose(),
+            "abcdefgh"
+        );
     }
 }

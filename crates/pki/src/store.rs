@@ -4,7 +4,9 @@
 //! trusted-key-usage attribute (keytool lists it as `trustedCertEntry`); p12-keystore writes
 //! that attribute for certificate entries, OpenSSL does not.
 
-use p12_keystore::{Certificate, KeyStore, KeyStoreEntry, Pkcs12ImportPolicy, PrivateKey, PrivateKeyChain};
+use p12_keystore::{
+    Certificate, KeyStore, KeyStoreEntry, Pkcs12ImportPolicy, PrivateKey, PrivateKeyChain,
+};
 use sha1::{Digest, Sha1};
 
 use crate::{KeyPair, Password, PkiError};
@@ -20,7 +22,9 @@ pub fn keystore(
         .iter()
         .map(|der| Certificate::from_der(der))
         .collect::<Result<Vec<_>, _>>()?;
-    let leaf = chain_der.first().ok_or(PkiError::Crypto("empty certificate chain"))?;
+    let leaf = chain_der
+        .first()
+        .ok_or(PkiError::Crypto("empty certificate chain"))?;
     // Java matches keys to certificates through the local key id; a digest of the leaf is
     // stable and unique.
     let local_key_id = Sha1::digest(leaf).to_vec();
@@ -34,7 +38,10 @@ pub fn keystore(
 pub fn truststore(entries: &[(&str, &[u8])], password: &Password) -> Result<Vec<u8>, PkiError> {
     let mut store = KeyStore::new();
     for (alias, der) in entries {
-        store.add_entry(alias, KeyStoreEntry::Certificate(Certificate::from_der(der)?));
+        store.add_entry(
+            alias,
+            KeyStoreEntry::Certificate(Certificate::from_der(der)?),
+        );
     }
     Ok(store.writer(password.expose()).write()?)
 }
@@ -70,7 +77,9 @@ impl StoreEntry {
     /// The entry's alias.
     pub fn alias(&self) -> &str {
         match self {
-            StoreEntry::PrivateKey { alias, .. } | StoreEntry::TrustedCertificate { alias, .. } => alias,
+            StoreEntry::PrivateKey { alias, .. } | StoreEntry::TrustedCertificate { alias, .. } => {
+                alias
+            }
         }
     }
 }
@@ -98,12 +107,18 @@ pub fn read_store(bytes: &[u8], password: &Password) -> Result<Vec<StoreEntry>, 
 
 /// Reads the private key of a single-key keystore (to use a client identity from PEM-less
 /// tools, or to sign with a stored key).
-pub fn read_private_key(bytes: &[u8], password: &Password) -> Result<(KeyPair, Vec<Vec<u8>>), PkiError> {
+pub fn read_private_key(
+    bytes: &[u8],
+    password: &Password,
+) -> Result<(KeyPair, Vec<Vec<u8>>), PkiError> {
     let store = KeyStore::from_pkcs12(bytes, password.expose(), Pkcs12ImportPolicy::Strict)
         .map_err(|e| PkiError::Keystore(e.to_string()))?;
     let (_, chain) = store
         .private_key_chain()
         .ok_or_else(|| PkiError::Keystore("the keystore holds no private key".into()))?;
     let key = KeyPair::from_pkcs8(chain.key().as_der())?;
-    Ok((key, chain.certs().iter().map(|c| c.as_der().to_vec()).collect()))
+    Ok((
+        key,
+        chain.certs().iter().map(|c| c.as_der().to_vec()).collect(),
+    ))
 }

@@ -104,10 +104,15 @@ pub fn cipher_suites(key: KeyAlgorithm) -> &'static str {
     }
 }
 
-/// The `security.ssl.protocol` value for a version. Flink splits it on commas for every
-/// endpoint; both TLS 1.2 and 1.3 are enabled so clients of either generation connect.
+/// The `security.ssl.protocol` value for a version.
+///
+/// Netty endpoints (blob, data plane, REST) split this value on commas, but up to at least
+/// 2.3.0 Flink pastes it unquoted into Pekko's HOCON config, where `TLSv1.2,TLSv1.3` is a
+/// parse error that kills the JobManager at start (verified on 2.3.0). So one protocol it is:
+/// TLS 1.3, which Java 11+ and every client flinkguard ships speak. `security.ssl.algorithms`
+/// still lists the TLS 1.2 suites, so switching the protocol to TLSv1.2 by hand keeps working.
 pub fn protocols(_version: FlinkVersion) -> &'static str {
-    "TLSv1.2,TLSv1.3"
+    "TLSv1.3"
 }
 
 /// The RPC system's SSL switch: Pekko from Flink 1.18 on, Akka before.
@@ -123,7 +128,10 @@ fn rpc_ssl_key(version: FlinkVersion) -> &'static str {
 ///
 /// Reads the internal keystore with its password (so a corrupt store or wrong password is
 /// caught here, not by a JobManager crash) and pins its certificate's SHA-1 fingerprint.
-pub fn security_settings(loaded: &LoadedConfig, version: FlinkVersion) -> Result<FlinkSettings, RenderError> {
+pub fn security_settings(
+    loaded: &LoadedConfig,
+    version: FlinkVersion,
+) -> Result<FlinkSettings, RenderError> {
     let pki = loaded.pki();
     let root = pki.root().canonicalize().map_err(|e| {
         RenderError::Pki(PkiError::InvalidFile {
@@ -152,16 +160,28 @@ pub fn security_settings(loaded: &LoadedConfig, version: FlinkVersion) -> Result
     s.set("security.ssl.internal.enabled", SettingValue::Bool(true));
     s.set("security.ssl.internal.keystore", keystore.clone());
     s.set("security.ssl.internal.truststore", keystore);
-    s.set("security.ssl.internal.keystore-password", str(password.expose()));
-    s.set("security.ssl.internal.truststore-password", str(password.expose()));
+    s.set(
+        "security.ssl.internal.keystore-password",
+        str(password.expose()),
+    );
+    s.set(
+        "security.ssl.internal.truststore-password",
+        str(password.expose()),
+    );
     s.set("security.ssl.internal.key-password", str(password.expose()));
-    s.set("security.ssl.internal.cert.fingerprint", str(&inspect::sha1_fingerprint(&identity)));
+    s.set(
+        "security.ssl.internal.cert.fingerprint",
+        str(&inspect::sha1_fingerprint(&identity)),
+    );
     // Per-endpoint switches default to the internal switch; set them so a stray `false`
     // elsewhere in the file is overridden rather than silently winning.
     s.set("taskmanager.data.ssl.enabled", SettingValue::Bool(true));
     s.set("blob.service.ssl.enabled", SettingValue::Bool(true));
     s.set(rpc_ssl_key(version), SettingValue::Bool(true));
-    s.set("security.ssl.algorithms", str(cipher_suites(loaded.config.pki.key)));
+    s.set(
+        "security.ssl.algorithms",
+        str(cipher_suites(loaded.config.pki.key)),
+    );
     s.set("security.ssl.protocol", str(protocols(version)));
     // REST is reachable only through the gateway: without rest.bind-address Flink listens on
     // every interface even when rest.address is localhost.
@@ -183,12 +203,18 @@ pub struct LocalClusterDirs {
 }
 
 /// Settings of a single-machine cluster on loopback: every process binds 127.0.0.1 only.
-pub fn local_cluster_settings(rpc_port: u16, dirs: &LocalClusterDirs) -> Result<FlinkSettings, RenderError> {
+pub fn local_cluster_settings(
+    rpc_port: u16,
+    dirs: &LocalClusterDirs,
+) -> Result<FlinkSettings, RenderError> {
     let mut s = FlinkSettings::default();
     let str = |v: &str| SettingValue::Str(v.to_owned());
     s.set("jobmanager.rpc.address", str("127.0.0.1"));
     s.set("jobmanager.bind-host", str("127.0.0.1"));
-    s.set("jobmanager.rpc.port", SettingValue::Int(u64::from(rpc_port)));
+    s.set(
+        "jobmanager.rpc.port",
+        SettingValue::Int(u64::from(rpc_port)),
+    );
     s.set("taskmanager.host", str("127.0.0.1"));
     s.set("taskmanager.bind-host", str("127.0.0.1"));
     s.set("jobmanager.memory.process.size", str("1024m"));
@@ -262,14 +288,23 @@ pub fn render(format: ConfigFormat, settings: &FlinkSettings) -> Result<String, 
 
 /// `existing` (the content of `path`) with `settings` folded in: every other key and value of
 /// the user's file is kept; keys flinkguard manages are replaced wherever they were.
-pub fn merge(format: ConfigFormat, existing: &str, path: &Path, settings: &FlinkSettings) -> Result<String, RenderError> {
+pub fn merge(
+    format: ConfigFormat,
+    existing: &str,
+    path: &Path,
+    settings: &FlinkSettings,
+) -> Result<String, RenderError> {
     match format {
         ConfigFormat::Nested => merge_nested(existing, path, settings),
         ConfigFormat::Flat => merge_flat(existing, path, settings),
     }
 }
 
-fn merge_nested(existing: &str, path: &Path, settings: &FlinkSettings) -> Result<String, RenderError> {
+fn merge_nested(
+    existing: &str,
+    path: &Path,
+    settings: &FlinkSettings,
+) -> Result<String, RenderError> {
     let invalid = |problem: String| RenderError::InvalidInput {
         path: path.to_owned(),
         problem,
@@ -277,7 +312,11 @@ fn merge_nested(existing: &str, path: &Path, settings: &FlinkSettings) -> Result
     let mut root = match serde_yaml_ng::from_str::<Value>(existing) {
         Ok(Value::Mapping(m)) => m,
         Ok(Value::Null) => Mapping::new(),
-        Ok(_) => return Err(invalid("the top level is not a YAML mapping of keys to values".into())),
+        Ok(_) => {
+            return Err(invalid(
+                "the top level is not a YAML mapping of keys to values".into(),
+            ));
+        }
         Err(e) => return Err(invalid(format!("not valid YAML: {e}"))),
     };
     let managed: Vec<&str> = settings.iter().map(|(k, _)| k).collect();
@@ -286,7 +325,8 @@ fn merge_nested(existing: &str, path: &Path, settings: &FlinkSettings) -> Result
         let segments: Vec<&str> = key.split('.').collect();
         insert_nested(&mut root, &segments, value.to_yaml());
     }
-    let body = serde_yaml_ng::to_string(&Value::Mapping(root)).map_err(|e| invalid(e.to_string()))?;
+    let body =
+        serde_yaml_ng::to_string(&Value::Mapping(root)).map_err(|e| invalid(e.to_string()))?;
     Ok(format!("{HEADER}{body}"))
 }
 
@@ -294,8 +334,14 @@ fn merge_nested(existing: &str, path: &Path, settings: &FlinkSettings) -> Result
 fn remove_keys(map: &mut Mapping, prefix: &str, managed: &[&str]) {
     let keys: Vec<Value> = map.keys().cloned().collect();
     for key in keys {
-        let Some(name) = key.as_str().map(str::to_owned) else { continue };
-        let full = if prefix.is_empty() { name } else { format!("{prefix}.{name}") };
+        let Some(name) = key.as_str().map(str::to_owned) else {
+            continue;
+        };
+        let full = if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}.{name}")
+        };
         let remove = match map.get_mut(&key) {
             Some(Value::Mapping(child)) => {
                 remove_keys(child, &full, managed);
@@ -336,7 +382,11 @@ fn insert_nested(map: &mut Mapping, segments: &[&str], value: Value) {
 
 /// Flink 1.x reads `flink-conf.yaml` line by line: `key: value`, `#` starts a comment
 /// anywhere on the line. Lines of managed keys are dropped, everything else kept verbatim.
-fn merge_flat(existing: &str, path: &Path, settings: &FlinkSettings) -> Result<String, RenderError> {
+fn merge_flat(
+    existing: &str,
+    path: &Path,
+    settings: &FlinkSettings,
+) -> Result<String, RenderError> {
     let mut out = String::new();
     for line in existing.lines() {
         let content = line.split('#').next().unwrap_or("").trim();
@@ -374,7 +424,10 @@ mod tests {
     fn settings() -> FlinkSettings {
         let mut s = FlinkSettings::default();
         s.set("security.ssl.internal.enabled", SettingValue::Bool(true));
-        s.set("security.ssl.internal.keystore-password", SettingValue::Str("000123".into()));
+        s.set(
+            "security.ssl.internal.keystore-password",
+            SettingValue::Str("000123".into()),
+        );
         s.set("state.backend.incremental", SettingValue::Bool(true));
         s.set("rest.bind-address", SettingValue::Str("127.0.0.1".into()));
         s
@@ -384,7 +437,11 @@ mod tests {
         if let Value::Mapping(m) = value {
             for (k, v) in m {
                 let k = k.as_str().unwrap();
-                let full = if prefix.is_empty() { k.to_owned() } else { format!("{prefix}.{k}") };
+                let full = if prefix.is_empty() {
+                    k.to_owned()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 flatten(v, &full, out);
             }
         } else {
@@ -421,9 +478,20 @@ rest:
   bind-address: 0.0.0.0
   port: 9000
 ";
-        let merged = merge(ConfigFormat::Nested, user, Path::new("config.yaml"), &settings()).unwrap();
+        let merged = merge(
+            ConfigFormat::Nested,
+            user,
+            Path::new("config.yaml"),
+            &settings(),
+        )
+        .unwrap();
         let flat = flat_view(&merged);
-        let get = |k: &str| flat.iter().filter(|(key, _)| key == k).map(|(_, v)| v.as_str()).collect::<Vec<_>>();
+        let get = |k: &str| {
+            flat.iter()
+                .filter(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(get("jobmanager.rpc.port"), ["6123"]);
         assert_eq!(get("rest.port"), ["9000"]);
         assert_eq!(get("state.backend"), ["rocksdb"]);
@@ -432,13 +500,22 @@ rest:
         assert_eq!(get("security.ssl.internal.keystore-password"), ["000123"]);
         assert_eq!(get("rest.bind-address"), ["127.0.0.1"]);
         // A numeric-looking password stays a string.
-        assert!(merged.contains("'000123'") || merged.contains("\"000123\""), "{merged}");
+        assert!(
+            merged.contains("'000123'") || merged.contains("\"000123\""),
+            "{merged}"
+        );
     }
 
     #[test]
     fn flat_merge_drops_managed_lines_and_keeps_the_rest_verbatim() {
         let user = "jobmanager.rpc.port: 6123\nrest.bind-address: 0.0.0.0\n# security.ssl.internal.enabled: false\nrest.port: 9000\n";
-        let merged = merge(ConfigFormat::Flat, user, Path::new("flink-conf.yaml"), &settings()).unwrap();
+        let merged = merge(
+            ConfigFormat::Flat,
+            user,
+            Path::new("flink-conf.yaml"),
+            &settings(),
+        )
+        .unwrap();
         assert!(merged.starts_with("jobmanager.rpc.port: 6123\n"));
         assert!(merged.contains("rest.port: 9000\n"));
         assert_eq!(merged.matches("rest.bind-address:").count(), 1);
@@ -449,15 +526,35 @@ rest:
     #[test]
     fn flat_format_refuses_values_it_cannot_express() {
         let mut s = FlinkSettings::default();
-        s.set("security.ssl.internal.keystore", SettingValue::Str("/a#b/x.p12".into()));
-        assert!(render(ConfigFormat::Flat, &s).unwrap_err().to_string().contains("'#'"));
+        s.set(
+            "security.ssl.internal.keystore",
+            SettingValue::Str("/a#b/x.p12".into()),
+        );
+        assert!(
+            render(ConfigFormat::Flat, &s)
+                .unwrap_err()
+                .to_string()
+                .contains("'#'")
+        );
     }
 
     #[test]
     fn nested_merge_rejects_non_mapping_documents() {
-        let err = merge(ConfigFormat::Nested, "- a\n- b\n", Path::new("c/config.yaml"), &settings()).unwrap_err();
+        let err = merge(
+            ConfigFormat::Nested,
+            "- a\n- b\n",
+            Path::new("c/config.yaml"),
+            &settings(),
+        )
+        .unwrap_err();
         assert!(err.to_string().starts_with("c/config.yaml:"), "{err}");
-        let err = merge(ConfigFormat::Nested, "a: [", Path::new("config.yaml"), &settings()).unwrap_err();
+        let err = merge(
+            ConfigFormat::Nested,
+            "a: [",
+            Path::new("config.yaml"),
+            &settings(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("not valid YAML"), "{err}");
     }
 
@@ -465,8 +562,14 @@ rest:
     fn format_follows_file_then_version() {
         let v2 = FlinkVersion::DEFAULT;
         let v118 = FlinkVersion::new(1, 18, 1);
-        assert_eq!(choose_format(None, v2, None).unwrap().0, ConfigFormat::Nested);
-        assert_eq!(choose_format(Some(v118), v2, None).unwrap().0, ConfigFormat::Flat);
+        assert_eq!(
+            choose_format(None, v2, None).unwrap().0,
+            ConfigFormat::Nested
+        );
+        assert_eq!(
+            choose_format(Some(v118), v2, None).unwrap().0,
+            ConfigFormat::Flat
+        );
         assert_eq!(
             choose_format(None, v2, Some(Path::new("/x/flink-conf.yaml"))).unwrap(),
             (ConfigFormat::Flat, FlinkVersion::LATEST_1X)
@@ -474,7 +577,13 @@ rest:
         assert!(choose_format(Some(v2), v2, Some(Path::new("flink-conf.yaml"))).is_err());
         assert!(choose_format(Some(v118), v2, Some(Path::new("config.yaml"))).is_err());
         assert_eq!(
-            choose_format(Some(FlinkVersion::new(1, 20, 0)), v2, Some(Path::new("config.yaml"))).unwrap().0,
+            choose_format(
+                Some(FlinkVersion::new(1, 20, 0)),
+                v2,
+                Some(Path::new("config.yaml"))
+            )
+            .unwrap()
+            .0,
             ConfigFormat::Nested
         );
     }
@@ -485,7 +594,11 @@ rest:
         assert!(!cipher_suites(KeyAlgorithm::EcdsaP256).contains("ECDHE_RSA"));
         assert!(cipher_suites(KeyAlgorithm::Rsa3072).contains("ECDHE_RSA"));
         for key in KeyAlgorithm::ALL {
-            assert!(cipher_suites(key).split(',').all(|s| s.contains("GCM") || s.contains("CHACHA20")));
+            assert!(
+                cipher_suites(key)
+                    .split(',')
+                    .all(|s| s.contains("GCM") || s.contains("CHACHA20"))
+            );
         }
     }
 }

@@ -1,0 +1,150 @@
+//! `flinkguard up`, `status` and `down` against a real Flink 2.3 in a temp dir.
+// Test code: a failed step should fail the test loudly, with its reason.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use common::{expect_input_error, flinkguard, flinkguard_ok};
+use flinkguard_testkit::{TestDist, free_ports, tls::listening_addresses};
+
+fn status_json(dir: &Path) -> (Option<i32>, serde_json::Value) {
+    let out = flinkguard(dir, &["status", "--json"]);
+    (
+        out.status.code(),
+        serde_json::from_slice(&out.stdout).expect("status --json"),
+    )
+}
+
+fn pid_exists(pid: u64) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[test]
+fn up_then_down_leaves_nothing_and_status_tells_the_truth() {
+    // Installed (or found cached) the way `up` would; done first so its time is not `up`'s.
+    TestDist::default_version();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    flinkguard_ok(d, &["init", "--quiet"]);
+    // Free ports instead of 8081/6123, so the test cannot collide with anything on the machine.
+    let ports = free_ports(2).unwrap();
+    let config = fs::read_to_string(d.join("flinkguard.yaml")).unwrap();
+    fs::write(
+        d.join("flinkguard.yaml"),
+        config
+            .replace("rest_port: 8081", &format!("rest_port: {}", ports[0]))
+            .replace("rpc_port: 6123", &format!("rpc_port: {}", ports[1])),
+    )
+    .unwrap();
+
+    let (code, before) = status_json(d);
+    assert_eq!(code, Some(1), "nothing runs yet: {before}");
+    assert_eq!(before["running"], false);
+
+    let out = flinkguard_ok(d, &["up"]);
+    assert!(out.contains("Hardened Flink 2.3.0 is running"), "{out}");
+
+    let (code, running) = status_json(d);
+    assert_eq!(code, Some(0), "{running}");
+    assert_eq!(running["running"], true);
+    assert_eq!(running["rest"]["taskmanagers"], 1);
+    let pids: Vec<u64> = running["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["pid"].as_u64().unwrap())
+        .collect();
+    assert_eq!(pids.len(), 2);
+    assert!(pids.iter().all(|&pid| pid_exists(pid)));
+    // REST listens on loopback only.
+    assert_eq!(
+        listening_addresses(ports[0]),
+        vec!["127.0.0.1".parse::<std::net::IpAddr>().unwrap()]
+    );
+    // The rendered config holds passwords: owner-only.
+    let conf = d.join(".flinkguard/conf/config.yaml");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        fs::metadata(&conf).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    // A second `up` does not start a second cluster.
+    let again = flinkguard_ok(d, &["up"]);
+    assert!(again.contains("already running"), "{again}");
+    let (_, still) = status_json(d);
+    assert_eq!(still["processes"], running["processes"]);
+
+    // Killing the TaskManager behind flinkguard's back: status must notice.
+    let tm = pids[1];
+    Command::new("kill")
+        .arg("-9")
+        .arg(tm.to_string())
+        .status()
+        .unwrap();
+    for _ in 0..50 {
+        if !pid_exists(tm)
+            || fs::read_to_string(format!("/proc/{tm}/stat"))
+                .map(|s| s.contains(") Z"))
+                .unwrap_or(true)
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let (code, degraded) = status_json(d);
+    assert_eq!(code, Some(1), "{degraded}");
+    assert_eq!(degraded["running"], false);
+
+    let out = flinkguard_ok(d, &["down"]);
+    assert!(out.contains("Stopped"), "{out}");
+    for pid in pids {
+        assert!(
+            !pid_exists(pid)
+                || fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .unwrap_or_default()
+                    .contains(") Z"),
+            "pid {pid} survived `down`"
+        );
+    }
+    let (code, after) = status_json(d);
+    assert_eq!(code, Some(1));
+    assert_eq!(after["running"], false);
+    assert!(!d.join(".flinkguard/state.json").exists());
+    // `down` again is harmless.
+    assert!(flinkguard_ok(d, &["down"]).contains("Nothing to stop"));
+}
+
+#[test]
+fn up_refuses_a_busy_port_and_missing_java_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    flinkguard_ok(d, &["init", "--quiet"]);
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let config = fs::read_to_string(d.join("flinkguard.yaml")).unwrap();
+    fs::write(
+        d.join("flinkguard.yaml"),
+        config.replace("rest_port: 8081", &format!("rest_port: {port}")),
+    )
+    .unwrap();
+    TestDist::default_version();
+    expect_input_error(
+        &flinkguard(d, &["up"]),
+        &[&format!("port {port}"), "flink.rest_port"],
+    );
+    assert!(!d.join(".flinkguard/state.json").exists());
+
+    let out = Command::new(env!("CARGO_BIN_EXE_flinkguard"))
+        .arg("up")
+        .current_dir(d)
+        .env("PATH", "/nonexistent")
+        .env_remove("JAVA_HOME")
+        .output()
+        .unwrap();
+    expect_input_error(&out, &["Java", "openjdk-17"]);
+}
