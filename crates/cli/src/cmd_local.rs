@@ -246,11 +246,19 @@ fn install_with_progress(loaded: &LoadedConfig) -> Result<FlinkDist> {
             );
         }
         InstallProgress::Downloading { bytes, elapsed } => {
+            // pip downloads the ~330 MB wheel and unpacks it next to it, so the scratch
+            // folder grows to about 700 MB: report progress, not a fraction of a guessed total.
             let mb = bytes / 1_000_000;
             if terminal {
-                eprint!("\r  {mb:>4} MB of ~350 MB  ({:>3} s)", elapsed.as_secs());
+                eprint!(
+                    "\r  {mb:>4} MB downloaded and unpacked  ({:>3} s)",
+                    elapsed.as_secs()
+                );
             } else if last_report.elapsed() >= Duration::from_secs(10) {
-                eprintln!("  {mb} MB of ~350 MB after {} s", elapsed.as_secs());
+                eprintln!(
+                    "  {mb} MB downloaded and unpacked after {} s",
+                    elapsed.as_secs()
+                );
                 last_report = Instant::now();
             }
         }
