@@ -11,7 +11,7 @@ use clap::Args;
 use flinkguard_config::{Config, LoadedConfig};
 use flinkguard_files::Mode;
 use flinkguard_flink::process::{self, FlinkProcess, STOP_GRACE};
-use flinkguard_flink::{FlinkDist, FlinkProcessSpec, InstallProgress, Role};
+use flinkguard_flink::{ConfigFormat, FlinkDist, FlinkProcessSpec, InstallProgress, Role};
 use flinkguard_render::{FlinkSettings, LocalClusterDirs};
 use serde::{Deserialize, Serialize};
 
@@ -300,22 +300,25 @@ fn prepare_work_dir(work: &WorkDir, dist: &FlinkDist, loaded: &LoadedConfig) -> 
                 .with_context(|| format!("cannot copy {}", path.display()))?;
         }
     }
-    let format = dist.version.config_format();
+    // Start from the distribution's own config file: it carries settings the JVMs need (on
+    // 2.x the `--add-opens` list of env.java.opts.all), which a file written from scratch
+    // would silently drop.
+    let shipped = [ConfigFormat::Nested, ConfigFormat::Flat]
+        .into_iter()
+        .map(|format| (format, dist.conf_dir().join(format.file_name())))
+        .find(|(_, path)| path.is_file());
+    let Some((format, shipped)) = shipped else {
+        bail!("{} holds neither config.yaml nor flink-conf.yaml; is FLINK_HOME a complete Flink distribution?", dist.conf_dir().display());
+    };
+    let existing = fs::read_to_string(&shipped).with_context(|| format!("cannot read {}", shipped.display()))?;
     let mut settings = FlinkSettings::default();
     settings.extend(&flinkguard_render::local_cluster_settings(
         loaded.config.flink.rpc_port,
-        &LocalClusterDirs {
-            tmp: work.tmp(),
-            web: work.web(),
-        },
+        &LocalClusterDirs { tmp: work.tmp(), web: work.web() },
     )?);
     settings.extend(&flinkguard_render::security_settings(loaded, dist.version)?);
-    let text = flinkguard_render::render(format, &settings)?;
-    flinkguard_files::write_atomic(
-        &work.conf().join(format.file_name()),
-        text.as_bytes(),
-        Mode::Secret,
-    )?;
+    let text = flinkguard_render::merge(format, &existing, &shipped, &settings)?;
+    flinkguard_files::write_atomic(&work.conf().join(format.file_name()), text.as_bytes(), Mode::Secret)?;
     Ok(())
 }
 

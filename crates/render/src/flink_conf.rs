@@ -220,6 +220,10 @@ pub fn local_cluster_settings(
     s.set("jobmanager.memory.process.size", str("1024m"));
     s.set("taskmanager.memory.process.size", str("1280m"));
     s.set("taskmanager.numberOfTaskSlots", SettingValue::Int(2));
+    // The TaskManager starts together with the JobManager and finds its RPC port closed at
+    // first; by default it then waits 10 s before retrying. A number is milliseconds in 1.x
+    // (a long) and 2.x (a duration) alike.
+    s.set("cluster.registration.error-delay", SettingValue::Int(500));
     s.set("io.tmp.dirs", path_value(&dirs.tmp)?);
     s.set("web.tmpdir", path_value(&dirs.web)?);
     s.set("web.upload.dir", path_value(&dirs.web)?);
