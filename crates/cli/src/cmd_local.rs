@@ -308,17 +308,28 @@ fn prepare_work_dir(work: &WorkDir, dist: &FlinkDist, loaded: &LoadedConfig) -> 
         .map(|format| (format, dist.conf_dir().join(format.file_name())))
         .find(|(_, path)| path.is_file());
     let Some((format, shipped)) = shipped else {
-        bail!("{} holds neither config.yaml nor flink-conf.yaml; is FLINK_HOME a complete Flink distribution?", dist.conf_dir().display());
+        bail!(
+            "{} holds neither config.yaml nor flink-conf.yaml; is FLINK_HOME a complete Flink distribution?",
+            dist.conf_dir().display()
+        );
     };
-    let existing = fs::read_to_string(&shipped).with_context(|| format!("cannot read {}", shipped.display()))?;
+    let existing = fs::read_to_string(&shipped)
+        .with_context(|| format!("cannot read {}", shipped.display()))?;
     let mut settings = FlinkSettings::default();
     settings.extend(&flinkguard_render::local_cluster_settings(
         loaded.config.flink.rpc_port,
-        &LocalClusterDirs { tmp: work.tmp(), web: work.web() },
+        &LocalClusterDirs {
+            tmp: work.tmp(),
+            web: work.web(),
+        },
     )?);
     settings.extend(&flinkguard_render::security_settings(loaded, dist.version)?);
     let text = flinkguard_render::merge(format, &existing, &shipped, &settings)?;
-    flinkguard_files::write_atomic(&work.conf().join(format.file_name()), text.as_bytes(), Mode::Secret)?;
+    flinkguard_files::write_atomic(
+        &work.conf().join(format.file_name()),
+        text.as_bytes(),
+        Mode::Secret,
+    )?;
     Ok(())
 }
 

@@ -269,54 +269,46 @@ pub fn generate(request: &InitRequest) -> Result<GeneratedPki, PkiError> {
     let truststore_password = Password::generate();
     let truststore = store::truststore(&[(CA_ALIAS, &ca_cert)], &truststore_password)?;
 
-    let layout = PkiLayout::new("");
-    let rel = |p: PathBuf| p.strip_prefix("").map(Path::to_path_buf).unwrap_or(p);
+    // A layout rooted at "" yields the paths relative to the PKI directory.
+    let rel = PkiLayout::new("");
     let secret = |text: &Password| text.expose().as_bytes().to_vec();
     let files = vec![
+        (rel.internal_keystore(), internal_store, Mode::Secret),
         (
-            rel(layout.internal_keystore()),
-            internal_store,
-            Mode::Secret,
-        ),
-        (
-            rel(layout.internal_password()),
+            rel.internal_password(),
             secret(&internal_password),
             Mode::Secret,
         ),
         (
-            rel(layout.internal_cert()),
+            rel.internal_cert(),
             cert::to_pem(&internal_cert).into_bytes(),
             Mode::Public,
         ),
         (
-            rel(layout.ca_cert()),
+            rel.ca_cert(),
             cert::to_pem(&ca_cert).into_bytes(),
             Mode::Public,
         ),
         (
-            rel(layout.ca_key()),
+            rel.ca_key(),
             ca_key.pkcs8_pem().as_bytes().to_vec(),
             Mode::Secret,
         ),
         (
-            rel(layout.rest_cert()),
+            rel.rest_cert(),
             format!("{}{}", cert::to_pem(&rest_cert), cert::to_pem(&ca_cert)).into_bytes(),
             Mode::Public,
         ),
         (
-            rel(layout.rest_key()),
+            rel.rest_key(),
             rest_key.pkcs8_pem().as_bytes().to_vec(),
             Mode::Secret,
         ),
-        (rel(layout.rest_keystore()), rest_store, Mode::Secret),
+        (rel.rest_keystore(), rest_store, Mode::Secret),
+        (rel.rest_password(), secret(&rest_password), Mode::Secret),
+        (rel.rest_truststore(), truststore, Mode::Public),
         (
-            rel(layout.rest_password()),
-            secret(&rest_password),
-            Mode::Secret,
-        ),
-        (rel(layout.rest_truststore()), truststore, Mode::Public),
-        (
-            rel(layout.rest_truststore_password()),
+            rel.rest_truststore_password(),
             secret(&truststore_password),
             Mode::Secret,
         ),
