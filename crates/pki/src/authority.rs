@@ -191,7 +191,8 @@ pub fn generate(request: &InitRequest) -> Result<GeneratedPki, PkiError> {
 
     // Cluster identity: self-signed, used as keystore and truststore (Flink's documented
     // setup), so it trusts exactly itself and nothing a CA might also have signed.
-    let internal_key = KeyPair::generate(request.key)?;
+    let [internal_key, ca_key, rest_key] = generate_keys(request.key);
+    let (internal_key, ca_key, rest_key) = (internal_key?, ca_key?, rest_key?);
     let internal_cert = cert::issue(
         &CertificateSpec {
             subject: vec![
@@ -213,7 +214,6 @@ pub fn generate(request: &InitRequest) -> Result<GeneratedPki, PkiError> {
         &internal_password,
     )?;
 
-    let ca_key = KeyPair::generate(request.key)?;
     let ca_cert = cert::issue(
         &CertificateSpec {
             subject: vec![
@@ -232,7 +232,6 @@ pub fn generate(request: &InitRequest) -> Result<GeneratedPki, PkiError> {
         key: &ca_key,
     };
 
-    let rest_key = KeyPair::generate(request.key)?;
     let common_name = request
         .hosts
         .iter()
@@ -316,6 +315,22 @@ pub fn generate(request: &InitRequest) -> Result<GeneratedPki, PkiError> {
     Ok(GeneratedPki {
         files,
         internal_fingerprint: crate::inspect::sha1_fingerprint(&internal_cert),
+    })
+}
+
+/// Three independent key pairs. RSA generation dominates `init` (hundreds of milliseconds per
+/// key), so those are made side by side; for EC keys a thread costs more than the key (each new
+/// thread seeds aws-lc's random generator from CPU jitter, measured with perf).
+fn generate_keys(algorithm: KeyAlgorithm) -> [Result<KeyPair, PkiError>; 3] {
+    if algorithm.is_ec() {
+        return [(); 3].map(|()| KeyPair::generate(algorithm));
+    }
+    std::thread::scope(|scope| {
+        let handles = [(); 3].map(|()| scope.spawn(|| KeyPair::generate(algorithm)));
+        handles.map(|h| {
+            h.join()
+                .unwrap_or(Err(PkiError::Crypto("key generation panicked")))
+        })
     })
 }
 
