@@ -9,8 +9,6 @@ use std::time::{Duration, Instant};
 use flinkguard_flink::process::is_alive;
 use flinkguard_testkit::{ClusterBuilder, TestDist};
 
-const HELPER_ENV: &str = "FLINKGUARD_LIFECYCLE_HELPER";
-
 fn wait_gone(pids: &[u32], timeout: Duration) {
     let deadline = Instant::now() + timeout;
     while pids.iter().any(|&p| is_alive(p)) {
@@ -39,30 +37,9 @@ fn a_panicking_test_leaves_no_flink_process() {
     wait_gone(&pids, Duration::from_secs(1));
 }
 
-/// Runs only as the child of `killing_the_test_process_kills_its_flink_processes`.
-#[test]
-#[ignore = "helper, started by killing_the_test_process_kills_its_flink_processes"]
-fn lifecycle_helper_start_cluster_and_wait() {
-    if std::env::var_os(HELPER_ENV).is_none() {
-        return;
-    }
-    let dist = TestDist::default_version();
-    let cluster = ClusterBuilder::new(&dist).taskmanagers(1).start();
-    let pids: Vec<String> = cluster.pids().iter().map(u32::to_string).collect();
-    println!("PIDS {}", pids.join(" "));
-    std::thread::sleep(Duration::from_secs(120));
-}
-
 #[test]
 fn killing_the_test_process_kills_its_flink_processes() {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "lifecycle_helper_start_cluster_and_wait",
-            "--ignored",
-            "--nocapture",
-        ])
-        .env(HELPER_ENV, "1")
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flinkguard-test-cluster-until-killed"))
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
