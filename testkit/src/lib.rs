@@ -26,6 +26,7 @@ mod config;
 mod dist;
 mod job;
 mod rest;
+pub mod routes;
 pub mod tls;
 
 pub use cluster::{ClusterBuilder, ClusterPorts, FlinkCluster, PreparedCluster};

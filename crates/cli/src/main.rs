@@ -2,9 +2,12 @@
 #![forbid(unsafe_code)]
 
 mod cmd_flink_config;
+mod cmd_gateway;
 mod cmd_init;
 mod cmd_local;
 mod cmd_pki;
+mod cmd_policy;
+mod cmd_token;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -59,6 +62,22 @@ Examples:
   flinkguard flink-config --merge conf/config.yaml --out conf/config.yaml")]
     FlinkConfig(cmd_flink_config::FlinkConfigArgs),
 
+    /// Run the gateway: TLS with client certificates in front of Flink's REST API, every
+    /// request authorized by the Flink operation it performs and audited (JSON lines on stdout).
+    #[command(after_help = "\
+Examples:
+  flinkguard gateway                           # listens on 127.0.0.1:8443, Flink at 127.0.0.1:<flink.rest_port>
+  flinkguard gateway --listen 0.0.0.0:8443 > audit.jsonl")]
+    Gateway(cmd_gateway::GatewayArgs),
+
+    /// Policy: explain what a user may do through the gateway.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+
+    /// Service tokens: JWTs for CI jobs and service accounts, signed by the gateway's own key.
+    #[command(subcommand)]
+    Token(TokenCommand),
+
     /// Start a hardened local Flink cluster (runs `init` and installs Flink when needed).
     #[command(after_help = "\
 Examples:
@@ -71,6 +90,26 @@ Examples:
 
     /// Show whether the processes `up` started are running and reachable.
     Status(cmd_local::StatusArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenCommand {
+    /// Mint a service token, printed alone on stdout; creates pki/token-signing.key on first use.
+    #[command(after_help = "\
+Examples:
+  flinkguard token issue --user ci-deployer --group team-a --ttl 12h
+  TOKEN=$(flinkguard token issue --user nightly-etl --ttl 30m)")]
+    Issue(cmd_token::IssueArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum PolicyCommand {
+    /// Explain the decision for one request, like `kubectl auth can-i` (exit 0 allow, 1 deny).
+    #[command(after_help = "\
+Examples:
+  flinkguard policy check --user alice --group team-a 'POST /jars/ID/run'
+  flinkguard policy check --user bob 'GET /jobs/ID/yarn-cancel' --json")]
+    Check(cmd_policy::CheckArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -112,6 +151,9 @@ fn main() -> ExitCode {
         Command::Pki(PkiCommand::IssueClient(args)) => cmd_pki::issue_client(&args),
         Command::Pki(PkiCommand::Show(args)) => cmd_pki::show(&args),
         Command::FlinkConfig(args) => cmd_flink_config::run(&args),
+        Command::Gateway(args) => cmd_gateway::run(&args),
+        Command::Policy(PolicyCommand::Check(args)) => cmd_policy::check(&args),
+        Command::Token(TokenCommand::Issue(args)) => cmd_token::issue(&args),
         Command::Up(args) => cmd_local::up(&args),
         Command::Down(args) => cmd_local::down(&args),
         Command::Status(args) => cmd_local::status(&args),

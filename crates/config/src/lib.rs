@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use flinkguard_flink::FlinkVersion;
 use flinkguard_pki::{DnsName, KeyAlgorithm, PkiLayout, ValidityDays};
+use flinkguard_policy::{Policy, PolicyConfig};
 
 /// The file name commands look for by default.
 pub const FILE_NAME: &str = "flinkguard.yaml";
@@ -33,6 +34,9 @@ pub struct Config {
     /// Flink settings flinkguard renders.
     #[serde(default)]
     pub flink: FlinkSection,
+    /// Who may do what through the gateway: roles and bindings. Default deny.
+    #[serde(default)]
+    pub policy: PolicyConfig,
 }
 
 /// `cluster:`
@@ -142,6 +146,7 @@ impl Config {
                 validity_days: validity,
             },
             flink: FlinkSection::default(),
+            policy: PolicyConfig::default(),
         }
     }
 
@@ -152,6 +157,13 @@ impl Config {
             source,
         })?;
         let config = Self::parse(&text, path)?;
+        // Checked by `parse` already; building it cannot fail here, but errors stay errors.
+        let policy = Policy::new(&config.policy).map_err(|e| ConfigError::Invalid {
+            path: path.to_owned(),
+            location: String::new(),
+            field: "policy: ".into(),
+            message: e.to_string(),
+        })?;
         let base = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -160,6 +172,7 @@ impl Config {
             path: path.to_owned(),
             base_dir: base.to_owned(),
             config,
+            policy,
         })
     }
 
@@ -255,6 +268,7 @@ impl Config {
                 return Err((field, format!("{days} is not between 1 and 36500 days")));
             }
         }
+        Policy::new(&self.policy).map_err(|e| ("policy", e.to_string()))?;
         if self.flink.rest_port == 0
             || self.flink.rpc_port == 0
             || self.flink.rest_port == self.flink.rpc_port
@@ -354,6 +368,8 @@ pub struct LoadedConfig {
     pub base_dir: PathBuf,
     /// The parsed configuration.
     pub config: Config,
+    /// Its policy, checked.
+    pub policy: Policy,
 }
 
 impl LoadedConfig {

@@ -1,0 +1,162 @@
+//! `flinkguard policy check`: decisions explained, like `kubectl auth can-i`.
+// Test code: a failed step should fail the test loudly, with its reason.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::{expect_input_error, flinkguard, flinkguard_ok};
+
+const POLICY: &str = "policy:
+  roles:
+    auditor: [logs.read, cluster.config]
+  bindings:
+  - role: viewer
+    groups: [analysts]
+  - role: developer
+    users: [dev]
+  - role: auditor
+    groups: [audit]
+";
+
+fn setup(dir: &Path) {
+    flinkguard_ok(dir, &["init", "--quiet"]);
+    let config = fs::read_to_string(dir.join("flinkguard.yaml")).unwrap();
+    let config = config.replace("policy:\n  roles: {}\n  bindings: []\n", POLICY);
+    assert!(
+        config.contains("auditor"),
+        "the default policy section changed shape:\n{config}"
+    );
+    fs::write(dir.join("flinkguard.yaml"), config).unwrap();
+}
+
+fn check(dir: &Path, args: &[&str]) -> (Option<i32>, serde_json::Value) {
+    let mut full = vec!["policy", "check", "--json"];
+    full.extend_from_slice(args);
+    let out = flinkguard(dir, &full);
+    (
+        out.status.code(),
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr))),
+    )
+}
+
+#[test]
+fn decisions_follow_roles_and_what_routes_really_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    setup(d);
+    let viewer = ["--user", "ann", "--group", "analysts"];
+
+    let (code, out) = check(d, &[&viewer[..], &["GET /jobs/overview"]].concat());
+    assert_eq!(
+        (code, out["operation"].as_str(), out["decision"].as_str()),
+        (Some(0), Some("jobs.read"), Some("allow")),
+        "{out}"
+    );
+    let (code, out) = check(d, &[&viewer[..], &["POST /jars/upload"]].concat());
+    assert_eq!(
+        (code, out["operation"].as_str(), out["decision"].as_str()),
+        (Some(1), Some("jars.upload"), Some("deny")),
+        "{out}"
+    );
+    // Routes whose method lies are classified by what they do.
+    let (code, out) = check(
+        d,
+        &[&viewer[..], &["GET /v1/jobs/4f2a/yarn-cancel"]].concat(),
+    );
+    assert_eq!(
+        (code, out["operation"].as_str()),
+        (Some(1), Some("jobs.cancel")),
+        "{out}"
+    );
+    let (_, out) = check(d, &[&viewer[..], &["GET /jars/x.jar/plan"]].concat());
+    assert_eq!(out["operation"], "jars.run", "{out}");
+    let (_, out) = check(d, &["--user", "dev", "GET /jobs/4f2a/jobmanager/config"]);
+    assert_eq!(
+        (out["operation"].as_str(), out["decision"].as_str()),
+        (Some("cluster.config"), Some("deny")),
+        "{out}"
+    );
+    let (code, out) = check(
+        d,
+        &["--user", "x", "--group", "audit", "GET /jobmanager/config"],
+    );
+    assert_eq!(
+        (code, out["detail"]["role"].as_str()),
+        (Some(0), Some("auditor")),
+        "{out}"
+    );
+    // Nobody without a binding; unknown routes are denied.
+    assert_eq!(
+        check(d, &["--user", "stranger", "GET /jobs/overview"]).0,
+        Some(1)
+    );
+    let (code, out) = check(d, &["--user", "dev", "GET /etc/passwd"]);
+    assert_eq!(
+        (code, out["operation"].clone()),
+        (Some(1), serde_json::Value::Null),
+        "{out}"
+    );
+
+    let text = flinkguard(
+        d,
+        &[
+            "policy",
+            "check",
+            "--user",
+            "ann",
+            "--group",
+            "analysts",
+            "POST /jobs/4f2a/savepoints",
+        ],
+    );
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("jobs.savepoint") && text.contains("cancel-job"),
+        "{text}"
+    );
+}
+
+#[test]
+fn ambiguous_paths_and_bad_policies_are_input_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    setup(d);
+    expect_input_error(
+        &flinkguard(
+            d,
+            &["policy", "check", "--user", "a", "GET /jobs%2foverview"],
+        ),
+        &["400"],
+    );
+    expect_input_error(
+        &flinkguard(d, &["policy", "check", "--user", "a", "TRACE /jobs"]),
+        &["TRACE"],
+    );
+    expect_input_error(
+        &flinkguard(d, &["policy", "check", "--user", "a", "/jobs"]),
+        &["METHOD /path"],
+    );
+    let config = fs::read_to_string(d.join("flinkguard.yaml")).unwrap();
+    fs::write(
+        d.join("flinkguard.yaml"),
+        config.replace("role: developer", "role: root"),
+    )
+    .unwrap();
+    expect_input_error(
+        &flinkguard(d, &["policy", "check", "--user", "a", "GET /"]),
+        &["flinkguard.yaml", "policy.bindings[1]", "root"],
+    );
+    fs::write(
+        d.join("flinkguard.yaml"),
+        config.replace("logs.read, cluster.config", "logs.read, jobs.nuke"),
+    )
+    .unwrap();
+    expect_input_error(
+        &flinkguard(d, &["policy", "check", "--user", "a", "GET /"]),
+        &["jobs.nuke"],
+    );
+}

@@ -1,0 +1,71 @@
+//! The one place gateway errors become HTTP responses, in Flink's own error shape
+//! (`{"errors": ["..."]}`) so Flink's CLI and Web UI show the message.
+
+use bytes::Bytes;
+use http::{Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
+
+/// The response body type of the gateway: Flink's streamed body or a small error body.
+pub(crate) type Body = UnsyncBoxBody<Bytes, hyper::Error>;
+
+/// Why a request was not forwarded, by whose fault.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Refusal {
+    /// The request target or method is not something the gateway decides on (client's fault).
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// No acceptable credentials.
+    #[error("authentication required: {0}")]
+    Unauthenticated(String),
+    /// Authenticated, but the policy does not allow the operation.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// No Flink REST route matches: denied, never handed to Flink's static-file handler.
+    #[error("not found: {0}")]
+    UnknownRoute(String),
+    /// The body is larger than the gateway reads for a decision.
+    #[error("request body too large: {0}")]
+    TooLarge(String),
+    /// Flink did not answer (upstream's fault).
+    #[error("Flink is not reachable: {0}")]
+    Upstream(String),
+}
+
+impl Refusal {
+    pub(crate) fn status(&self) -> StatusCode {
+        match self {
+            Refusal::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Refusal::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Refusal::Forbidden(_) => StatusCode::FORBIDDEN,
+            Refusal::UnknownRoute(_) => StatusCode::NOT_FOUND,
+            Refusal::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Refusal::Upstream(_) => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    pub(crate) fn into_response(self) -> Response<Body> {
+        let status = self.status();
+        let body = serde_json::json!({ "errors": [format!("flinkguard: {self}")] }).to_string();
+        let mut response = Response::new(full(Bytes::from(body)));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json; charset=UTF-8"),
+        );
+        if status == StatusCode::UNAUTHORIZED {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                http::HeaderValue::from_static("Bearer realm=\"flinkguard\""),
+            );
+        }
+        response
+    }
+}
+
+/// A complete small body.
+fn full(bytes: Bytes) -> Body {
+    Full::new(bytes)
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}

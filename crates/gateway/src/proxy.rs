@@ -1,0 +1,271 @@
+//! Per request: parse, authenticate, classify, decide, audit, forward.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use flinkguard_policy::{Decision, Method, Principal, RequestTarget, RouteCatalogue};
+
+use crate::GatewaySettings;
+use crate::audit::{self, AuditLine};
+use crate::error::{Body, Refusal};
+
+/// Largest body read to decide a request whose body changes its operation (a savepoint
+/// request is a few hundred bytes).
+const MAX_DECISION_BODY: usize = 64 * 1024;
+
+/// Headers that describe one connection, not the request (RFC 9110 7.6.1), and headers that
+/// could smuggle an identity or a different method past Flink or a later hop.
+const STRIPPED_REQUEST_HEADERS: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-forwarded-user",
+    "x-forwarded-groups",
+    "x-forwarded-email",
+    "x-remote-user",
+    "x-remote-group",
+    "remote-user",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    "impersonate-user",
+    "impersonate-group",
+    "authorization",
+];
+
+const STRIPPED_RESPONSE_HEADERS: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// What every request shares: the catalogue, the policy, the connection pool to Flink.
+pub(crate) struct State {
+    settings: GatewaySettings,
+    catalogue: RouteCatalogue,
+    client: Client<HttpConnector, Body>,
+    next_request_id: AtomicU64,
+}
+
+impl State {
+    pub(crate) fn new(settings: GatewaySettings) -> State {
+        State {
+            settings,
+            catalogue: RouteCatalogue::new(),
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            next_request_id: AtomicU64::new(1),
+        }
+    }
+}
+
+/// What the TLS handshake established about a connection.
+pub(crate) struct Connection {
+    pub(crate) peer: SocketAddr,
+    /// `None`: no client certificate; `Some(Err)`: a verified certificate without a usable identity.
+    pub(crate) identity: Option<Result<Principal, String>>,
+}
+
+/// What the decision step knows, for the audit line.
+#[derive(Default)]
+struct Facts<'a> {
+    principal: Option<&'a Principal>,
+    operation: Option<&'static str>,
+    job_id: Option<String>,
+    reason: Option<String>,
+}
+
+pub(crate) async fn handle(
+    state: Arc<State>,
+    connection: Arc<Connection>,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, std::convert::Infallible> {
+    let started = Instant::now();
+    let request_id = state.next_request_id.fetch_add(1, Ordering::Relaxed);
+    let method_text = request.method().as_str().to_owned();
+    let target_text = request
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    let mut facts = Facts::default();
+    let (response, decision) =
+        match decide_and_forward(&state, &connection, request, &mut facts).await {
+            Ok(response) => (response, "allow"),
+            Err(refusal) => {
+                facts.reason.get_or_insert_with(|| refusal.to_string());
+                (refusal.into_response(), "deny")
+            }
+        };
+    let bytes = response
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    audit::emit(&AuditLine {
+        time: time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        request_id,
+        peer: connection.peer,
+        user: facts.principal.map(|p| p.user.as_str()),
+        groups: facts.principal.map(|p| p.groups.as_slice()),
+        auth: facts.principal.map(|p| p.method.to_string()),
+        method: &method_text,
+        path: &target_text,
+        operation: facts.operation,
+        decision,
+        reason: facts.reason,
+        status: response.status().as_u16(),
+        bytes,
+        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        job_id: facts.job_id.as_deref(),
+    });
+    Ok(response)
+}
+
+async fn decide_and_forward<'c>(
+    state: &State,
+    connection: &'c Connection,
+    request: Request<Incoming>,
+    facts: &mut Facts<'c>,
+) -> Result<Response<Body>, Refusal> {
+    // An HTTP/1 absolute-form target (`GET http://elsewhere/jobs`) would let the path we
+    // decide on differ from where Flink routes; HTTP/2 always carries :authority, which is fine.
+    if request.version() < http::Version::HTTP_2 && request.uri().scheme().is_some() {
+        return Err(Refusal::BadRequest(
+            "absolute-form request targets are not accepted".into(),
+        ));
+    }
+    let raw_target = request
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let target =
+        RequestTarget::parse(raw_target).map_err(|e| Refusal::BadRequest(e.to_string()))?;
+    let method: Method = request
+        .method()
+        .as_str()
+        .parse()
+        .map_err(Refusal::BadRequest)?;
+
+    let principal = match &connection.identity {
+        Some(Ok(principal)) => principal,
+        Some(Err(problem)) => return Err(Refusal::Unauthenticated(problem.clone())),
+        None => {
+            return Err(Refusal::Unauthenticated(
+                "present a client certificate".into(),
+            ));
+        }
+    };
+    facts.principal = Some(principal);
+
+    let mut classification = state
+        .catalogue
+        .classify(method, &target)
+        .map_err(|e| Refusal::UnknownRoute(e.to_string()))?;
+    facts.job_id = classification.job_id().map(str::to_owned);
+    let (parts, body) = request.into_parts();
+    let body: Body = if classification.depends_on_body() {
+        let collected = Limited::new(body, MAX_DECISION_BODY)
+            .collect()
+            .await
+            .map_err(|_| {
+                Refusal::TooLarge(format!(
+                    "more than {MAX_DECISION_BODY} bytes for a request decided by its body"
+                ))
+            })?
+            .to_bytes();
+        classification.refine_with_body(&collected);
+        Full::new(collected)
+            .map_err(|never| match never {})
+            .boxed_unsync()
+    } else {
+        body.boxed_unsync()
+    };
+    facts.operation = Some(classification.operation.name());
+
+    match state
+        .settings
+        .policy
+        .decide(principal, classification.operation)
+    {
+        Decision::Allow { role, via } => facts.reason = Some(format!("role {role} ({via})")),
+        Decision::Deny { reason } => return Err(Refusal::Forbidden(reason)),
+    }
+    forward(state, connection, parts, target, body).await
+}
+
+async fn forward(
+    state: &State,
+    connection: &Connection,
+    parts: http::request::Parts,
+    target: RequestTarget,
+    body: Body,
+) -> Result<Response<Body>, Refusal> {
+    let upstream = state.settings.upstream;
+    let uri: http::Uri = format!("http://{upstream}{}", target.as_str())
+        .parse()
+        .map_err(|_| Refusal::BadRequest("unforwardable target".into()))?;
+    let mut headers = parts.headers;
+    strip(&mut headers, STRIPPED_REQUEST_HEADERS);
+    if let Ok(value) = HeaderValue::from_str(&connection.peer.ip().to_string()) {
+        headers.insert(HeaderName::from_static("x-forwarded-for"), value);
+    }
+    headers.insert(
+        HeaderName::from_static("x-forwarded-proto"),
+        HeaderValue::from_static("https"),
+    );
+    if let Some(host) = parts.uri.host().and_then(|h| HeaderValue::from_str(h).ok()) {
+        headers.insert(HeaderName::from_static("x-forwarded-host"), host);
+    }
+    let mut upstream_request = Request::new(body);
+    *upstream_request.method_mut() = parts.method;
+    *upstream_request.uri_mut() = uri;
+    *upstream_request.headers_mut() = headers;
+    let response = state
+        .client
+        .request(upstream_request)
+        .await
+        .map_err(|e| Refusal::Upstream(e.to_string()))?;
+    let (mut parts, body) = response.into_parts();
+    strip(&mut parts.headers, STRIPPED_RESPONSE_HEADERS);
+    Ok(Response::from_parts(parts, body.boxed_unsync()))
+}
+
+/// Removes the listed headers and every header the `Connection` header names.
+fn strip(headers: &mut HeaderMap, names: &[&str]) {
+    let named: Vec<String> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').map(|n| n.trim().to_ascii_lowercase()))
+        .collect();
+    for name in names.iter().copied().map(str::to_owned).chain(named) {
+        headers.remove(name.as_str());
+    }
+}

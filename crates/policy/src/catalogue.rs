@@ -1,0 +1,301 @@
+//! The route catalogue: method + normalized path → the Flink operation a request performs.
+
+use crate::routes::{ROUTES, Route};
+use crate::{Method, Operation, RequestTarget};
+
+/// File types the Web UI serves; an unmatched GET for one of these (or for `/`) is `ui.static`.
+/// Anything else that matches no route is denied rather than handed to Flink's static-file
+/// handler, which receives every unmatched GET.
+const STATIC_EXTENSIONS: &[&str] = &[
+    "html", "js", "mjs", "css", "map", "ico", "png", "svg", "jpg", "gif", "woff", "woff2", "ttf",
+    "eot", "txt",
+];
+
+/// What a request does, as decided from its method and path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Classification {
+    /// The operation.
+    pub operation: Operation,
+    /// The route template that matched (`/jobs/:jobid/yarn-cancel`), `None` for static files.
+    pub route: Option<&'static str>,
+    /// Path parameters by name (`jobid` → `4f2a...`).
+    pub params: Vec<(&'static str, String)>,
+}
+
+impl Classification {
+    /// The value of a path parameter.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The job the request is about, if its route names one.
+    pub fn job_id(&self) -> Option<&str> {
+        self.param("jobid")
+    }
+
+    /// Whether the body decides the operation ([`Classification::refine_with_body`] must run
+    /// before the decision).
+    pub fn depends_on_body(&self) -> bool {
+        self.route == Some("/jobs/:jobid/savepoints")
+    }
+
+    /// Applies rules where the body changes a route's effect: a savepoint with
+    /// `"cancel-job": true` cancels the job. A body that is not a JSON object leaves the
+    /// classification as it is (Flink rejects it too).
+    pub fn refine_with_body(&mut self, body: &[u8]) {
+        if self.depends_on_body() && body_cancels_job(body) {
+            self.operation = Operation::JobsCancel;
+        }
+    }
+}
+
+/// `"cancel-job": true` anywhere at the top level, also when written as a string, which
+/// Jackson coerces.
+fn body_cancels_job(body: &[u8]) -> bool {
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(body)
+    else {
+        return false;
+    };
+    match map.get("cancel-job") {
+        Some(serde_json::Value::Bool(b)) => *b,
+        Some(serde_json::Value::String(s)) => s.eq_ignore_ascii_case("true"),
+        _ => false,
+    }
+}
+
+/// No route matches: the request is denied (404 in Flink's error shape).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no Flink REST route matches {method:?} {path}")]
+pub struct UnknownRoute {
+    /// The method.
+    pub method: Method,
+    /// The path.
+    pub path: String,
+}
+
+#[derive(Debug)]
+enum Segment {
+    Literal(&'static str),
+    Param(&'static str),
+}
+
+#[derive(Debug)]
+struct CompiledRoute {
+    route: &'static Route,
+    segments: Vec<Segment>,
+}
+
+/// Every Flink REST route, compiled for matching.
+#[derive(Debug)]
+pub struct RouteCatalogue {
+    routes: Vec<CompiledRoute>,
+}
+
+impl Default for RouteCatalogue {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RouteCatalogue {
+    /// The catalogue of Flink 2.3's routes.
+    pub fn new() -> RouteCatalogue {
+        Self::from_routes(ROUTES)
+    }
+
+    fn from_routes(routes: &'static [Route]) -> RouteCatalogue {
+        let routes = routes
+            .iter()
+            .map(|route| CompiledRoute {
+                route,
+                segments: route
+                    .template
+                    .split('/')
+                    .filter(|s| !s.is_empty())
+                    .map(|s| match s.strip_prefix(':') {
+                        Some(name) => Segment::Param(name),
+                        None => Segment::Literal(s),
+                    })
+                    .collect(),
+            })
+            .collect();
+        RouteCatalogue { routes }
+    }
+
+    /// Classifies a request. Routes are also served under `/v1`. Where several templates
+    /// match, the one with a literal segment earliest wins (`/jobs/overview` over
+    /// `/jobs/:jobid`), as in Flink's router.
+    pub fn classify(
+        &self,
+        method: Method,
+        target: &RequestTarget,
+    ) -> Result<Classification, UnknownRoute> {
+        let all = target.segments();
+        let segments = match all.first() {
+            Some(first) if first == "v1" && all.len() > 1 => &all[1..],
+            _ => all,
+        };
+        let mut best: Option<(&CompiledRoute, Vec<bool>)> = None;
+        for candidate in self
+            .routes
+            .iter()
+            .filter(|r| r.route.method == method && r.segments.len() == segments.len())
+        {
+            let mut literal_positions = Vec::with_capacity(segments.len());
+            let matches = candidate
+                .segments
+                .iter()
+                .zip(segments)
+                .all(|(pattern, actual)| match pattern {
+                    Segment::Literal(l) => {
+                        literal_positions.push(true);
+                        l == actual
+                    }
+                    Segment::Param(_) => {
+                        literal_positions.push(false);
+                        true
+                    }
+                });
+            if matches
+                && best
+                    .as_ref()
+                    .is_none_or(|(_, lits)| literal_positions > *lits)
+            {
+                best = Some((candidate, literal_positions));
+            }
+        }
+        if let Some((compiled, _)) = best {
+            let params = compiled
+                .segments
+                .iter()
+                .zip(segments)
+                .filter_map(|(pattern, actual)| match pattern {
+                    Segment::Param(name) => Some((*name, actual.clone())),
+                    Segment::Literal(_) => None,
+                })
+                .collect();
+            return Ok(Classification {
+                operation: compiled.route.operation,
+                route: Some(compiled.route.template),
+                params,
+            });
+        }
+        if method == Method::Get && is_static_file(all) {
+            return Ok(Classification {
+                operation: Operation::UiStatic,
+                route: None,
+                params: Vec::new(),
+            });
+        }
+        Err(UnknownRoute {
+            method,
+            path: target.path().to_owned(),
+        })
+    }
+}
+
+fn is_static_file(segments: &[String]) -> bool {
+    match segments.last() {
+        None => true,
+        Some(last) => last.rsplit_once('.').is_some_and(|(stem, ext)| {
+            !stem.is_empty() && STATIC_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str())
+        }),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    static TEST_ROUTES: &[Route] = &[
+        Route {
+            method: Method::Get,
+            template: "/jobs/overview",
+            operation: Operation::JobsRead,
+        },
+        Route {
+            method: Method::Get,
+            template: "/jobs/:jobid",
+            operation: Operation::JobsRead,
+        },
+        Route {
+            method: Method::Get,
+            template: "/jobs/:jobid/yarn-cancel",
+            operation: Operation::JobsCancel,
+        },
+        Route {
+            method: Method::Post,
+            template: "/jobs/:jobid/savepoints",
+            operation: Operation::JobsSavepoint,
+        },
+        Route {
+            method: Method::Get,
+            template: "/jars/:jarid/plan",
+            operation: Operation::JarsRun,
+        },
+    ];
+
+    fn classify(method: Method, raw: &str) -> Result<Classification, UnknownRoute> {
+        RouteCatalogue::from_routes(TEST_ROUTES)
+            .classify(method, &RequestTarget::parse(raw).unwrap())
+    }
+
+    #[test]
+    fn literal_segments_win_and_v1_is_the_same_route() {
+        let c = classify(Method::Get, "/jobs/overview").unwrap();
+        assert_eq!(c.route, Some("/jobs/overview"));
+        let c = classify(Method::Get, "/v1/jobs/4f2a").unwrap();
+        assert_eq!((c.route, c.job_id()), (Some("/jobs/:jobid"), Some("4f2a")));
+        let c = classify(Method::Get, "/v1/jobs/4f2a/yarn-cancel").unwrap();
+        assert_eq!(c.operation, Operation::JobsCancel);
+        assert_eq!(
+            classify(Method::Get, "/jars/x.jar/plan").unwrap().operation,
+            Operation::JarsRun
+        );
+    }
+
+    #[test]
+    fn method_matters_and_unknown_routes_are_denied() {
+        assert!(classify(Method::Delete, "/jobs/overview").is_err());
+        assert!(classify(Method::Post, "/jobs/4f2a/nothing").is_err());
+        assert!(classify(Method::Get, "/jobs/4f2a/nothing").is_err());
+        assert!(classify(Method::Get, "/etc/passwd").is_err());
+    }
+
+    #[test]
+    fn static_files_only_for_gets_of_asset_types() {
+        assert_eq!(
+            classify(Method::Get, "/").unwrap().operation,
+            Operation::UiStatic
+        );
+        assert_eq!(
+            classify(Method::Get, "/assets/main.4f2a.js")
+                .unwrap()
+                .operation,
+            Operation::UiStatic
+        );
+        assert!(classify(Method::Post, "/index.html").is_err());
+        assert!(classify(Method::Get, "/.js").is_err());
+        assert!(classify(Method::Get, "/jobmanager/secrets").is_err());
+    }
+
+    #[test]
+    fn savepoint_that_cancels_is_a_cancel() {
+        let mut c = classify(Method::Post, "/jobs/4f2a/savepoints").unwrap();
+        assert!(c.depends_on_body());
+        c.refine_with_body(br#"{"target-directory": "s3://x", "cancel-job": false}"#);
+        assert_eq!(c.operation, Operation::JobsSavepoint);
+        for body in [
+            &br#"{"cancel-job": true}"#[..],
+            br#"{"cancel-job": "TRUE"}"#,
+        ] {
+            let mut c = classify(Method::Post, "/jobs/4f2a/savepoints").unwrap();
+            c.refine_with_body(body);
+            assert_eq!(c.operation, Operation::JobsCancel);
+        }
+    }
+}
