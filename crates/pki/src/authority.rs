@@ -172,11 +172,6 @@ impl GeneratedPki {
     pub fn internal_fingerprint(&self) -> &str {
         &self.internal_fingerprint
     }
-
-    /// Relative paths of the files that will be written.
-    pub fn file_names(&self) -> impl Iterator<Item = &Path> {
-        self.files.iter().map(|(p, _, _)| p.as_path())
-    }
 }
 
 /// Generates every key, certificate, keystore and password of a new PKI.

@@ -66,14 +66,6 @@ pub enum StoreEntry {
 }
 
 impl StoreEntry {
-    /// The certificate keytool shows for this entry (the leaf for key entries).
-    pub fn certificate(&self) -> &[u8] {
-        match self {
-            StoreEntry::PrivateKey { chain, .. } => chain.first().map(Vec::as_slice).unwrap_or(&[]),
-            StoreEntry::TrustedCertificate { der, .. } => der,
-        }
-    }
-
     /// The entry's alias.
     pub fn alias(&self) -> &str {
         match self {
