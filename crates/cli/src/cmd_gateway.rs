@@ -11,14 +11,15 @@ use crate::{ConfigArg, Outcome};
 pub(crate) struct GatewayArgs {
     #[command(flatten)]
     config: ConfigArg,
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8443", value_name = "ADDR")]
-    listen: SocketAddr,
+    /// Address to listen on (default: gateway.listen of flinkguard.yaml, 127.0.0.1:8443).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
 }
 
 pub(crate) fn run(args: &GatewayArgs) -> Result<Outcome> {
     let loaded = Config::load(&args.config.config)?;
-    let settings = GatewaySettings::from_config(&loaded, args.listen);
+    let listen = args.listen.unwrap_or(loaded.config.gateway.listen);
+    let settings = GatewaySettings::from_config(&loaded, listen);
     let upstream = settings.upstream;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

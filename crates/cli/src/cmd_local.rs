@@ -59,6 +59,61 @@ struct StartedProcess {
     pid: u32,
 }
 
+/// The role name of the gateway in the state file.
+const GATEWAY_ROLE: &str = "gateway";
+
+impl StartedProcess {
+    /// Alive, and still the program `up` started (not a recycled PID).
+    fn is_alive(&self) -> bool {
+        if self.role == GATEWAY_ROLE {
+            gateway_alive(self.pid)
+        } else {
+            process::is_alive(self.pid)
+        }
+    }
+}
+
+/// Whether `pid` is a running `flinkguard gateway`.
+fn gateway_alive(pid: u32) -> bool {
+    let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+    let zombie = fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            stat.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(true);
+    !zombie
+        && args.first().is_some_and(|a| a.ends_with(b"flinkguard"))
+        && args.get(1).is_some_and(|a| *a == b"gateway")
+}
+
+/// SIGTERM, then SIGKILL after five seconds; only if `pid` is still our gateway.
+fn stop_gateway(pid: u32) -> Result<&'static str> {
+    use rustix::process::{Pid, Signal, kill_process};
+    if !gateway_alive(pid) {
+        return Ok("NotRunning");
+    }
+    let target = i32::try_from(pid)
+        .ok()
+        .and_then(Pid::from_raw)
+        .context("invalid pid")?;
+    kill_process(target, Signal::TERM)
+        .with_context(|| format!("cannot signal the gateway (pid {pid})"))?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while gateway_alive(pid) {
+        if Instant::now() > deadline {
+            kill_process(target, Signal::KILL)
+                .with_context(|| format!("cannot kill the gateway (pid {pid})"))?;
+            return Ok("Killed");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok("Terminated")
+}
+
 /// The private working folder of the local cluster: config, logs, pids, temp files.
 struct WorkDir {
     root: PathBuf,
@@ -133,7 +188,7 @@ pub(crate) fn up(args: &UpArgs) -> Result<Outcome> {
     let dir = dir.canonicalize()?;
     let work = WorkDir::new(&dir);
     if let Some(state) = work.read_state()? {
-        if state.processes.iter().any(|p| process::is_alive(p.pid)) {
+        if state.processes.iter().any(StartedProcess::is_alive) {
             println!("Flink is already running here (started by an earlier `flinkguard up`):");
             print_status(&state);
             return Ok(Outcome::Ok);
@@ -204,6 +259,14 @@ pub(crate) fn up(args: &UpArgs) -> Result<Outcome> {
         let _ = fs::remove_file(work.state());
         return Err(e).context("Flink did not start; everything `up` started was stopped");
     }
+    let gateway = match start_gateway(&work, &loaded, &config_path, &mut state) {
+        Ok(gateway) => gateway,
+        Err(e) => {
+            process::stop_all(&mut started, STOP_GRACE);
+            let _ = fs::remove_file(work.state());
+            return Err(e.context("the gateway did not start; everything `up` started was stopped"));
+        }
+    };
     println!(
         "Hardened Flink {} is running in {}",
         dist.version,
@@ -215,13 +278,111 @@ pub(crate) fn up(args: &UpArgs) -> Result<Outcome> {
         loaded.pki().internal_keystore().display()
     );
     println!(
-        "  REST and Web UI: {rest_url}/ (bound to 127.0.0.1 only; web submit {}, web cancel {})",
+        "  gateway: https://{}/ (client certificates; every request authorized by operation; audit in {})",
+        gateway.listen,
+        work.log().join("audit.jsonl").display()
+    );
+    println!(
+        "  Flink REST behind it: {rest_url}/ (127.0.0.1 only; web submit {}, web cancel {})",
         on_off(flink.web_submit),
         on_off(flink.web_cancel)
     );
     println!("  logs: {}", work.log().display());
+    println!(
+        "Try it (as `{}`, bound to the admin role in flinkguard.yaml):",
+        flinkguard_config::LOCAL_ADMIN_USER
+    );
+    println!(
+        "  curl --cacert {} --cert {} --key {} https://localhost:{}/overview",
+        gateway.ca.display(),
+        gateway.client.cert.display(),
+        gateway.client.key.display(),
+        gateway.listen.port()
+    );
     println!("Stop it with: flinkguard down --dir {}", dir.display());
     Ok(Outcome::Ok)
+}
+
+/// What `up` tells the user about the gateway it started.
+struct StartedGateway {
+    listen: std::net::SocketAddr,
+    ca: PathBuf,
+    client: flinkguard_pki::ClientFiles,
+}
+
+/// Issues the local admin's client certificate if missing, starts `flinkguard gateway` detached
+/// (audit lines to log/audit.jsonl) and waits until it accepts connections.
+fn start_gateway(
+    work: &WorkDir,
+    loaded: &LoadedConfig,
+    config_path: &Path,
+    state: &mut State,
+) -> Result<StartedGateway> {
+    let listen = loaded.config.gateway.listen;
+    if TcpListener::bind(listen).is_err() {
+        bail!(
+            "{listen} is in use; stop what uses it or set gateway.listen in {}",
+            config_path.display()
+        );
+    }
+    let pki = loaded.pki();
+    let admin: flinkguard_pki::UserName = flinkguard_config::LOCAL_ADMIN_USER.parse()?;
+    let client = if pki.client_dir(&admin).exists() {
+        flinkguard_pki::ClientFiles::in_dir(pki.client_dir(&admin))
+    } else {
+        flinkguard_pki::issue_client(
+            &pki,
+            &flinkguard_pki::ClientRequest {
+                user: admin,
+                groups: vec![],
+                days: loaded.config.pki.validity_days.client,
+                force: false,
+            },
+        )?
+    };
+    let audit = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(work.log().join("audit.jsonl"))
+        .context("cannot open the audit log")?;
+    let log_path = work.log().join("gateway.log");
+    let log = fs::File::create(&log_path).context("cannot create the gateway log")?;
+    let exe = std::env::current_exe().context("cannot find the flinkguard executable")?;
+    let mut command = std::process::Command::new(exe);
+    command
+        .arg("gateway")
+        .arg("--config")
+        .arg(config_path)
+        .stdin(std::process::Stdio::null())
+        .stdout(audit)
+        .stderr(log);
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let child = command.spawn().context("cannot start the gateway")?;
+    let pid = child.id();
+    state.processes.push(StartedProcess {
+        role: GATEWAY_ROLE.into(),
+        pid,
+    });
+    work.write_state(state)?;
+    // The child is detached: `down` stops it by PID. Dropping the handle does not kill it.
+    drop(child);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if std::net::TcpStream::connect_timeout(&listen, Duration::from_millis(200)).is_ok() {
+            break;
+        }
+        if !gateway_alive(pid) || Instant::now() > deadline {
+            let _ = stop_gateway(pid);
+            let tail = fs::read_to_string(&log_path).unwrap_or_default();
+            bail!("the gateway (pid {pid}) is not accepting connections on {listen}:\n{tail}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(StartedGateway {
+        listen,
+        ca: pki.ca_cert(),
+        client,
+    })
 }
 
 fn on_off(b: bool) -> &'static str {
@@ -335,7 +496,7 @@ fn prepare_work_dir(work: &WorkDir, dist: &FlinkDist, loaded: &LoadedConfig) -> 
 
 fn print_status(state: &State) {
     for p in &state.processes {
-        let alive = if process::is_alive(p.pid) {
+        let alive = if p.is_alive() {
             "running"
         } else {
             "NOT running"
@@ -358,14 +519,31 @@ pub(crate) fn down(args: &DirArgs) -> Result<Outcome> {
         );
         return Ok(Outcome::Ok);
     };
-    let mut processes: Vec<FlinkProcess> = state
+    let mut failed = false;
+    // The gateway first: nothing should reach a Flink that is shutting down.
+    for p in state.processes.iter().filter(|p| p.role == GATEWAY_ROLE) {
+        match stop_gateway(p.pid) {
+            Ok(how) => println!("  {:<12} pid {:<8} {how}", p.role, p.pid),
+            Err(e) => {
+                failed = true;
+                eprintln!(
+                    "  {:<12} pid {:<8} could not be stopped: {e:#}",
+                    p.role, p.pid
+                );
+            }
+        }
+    }
+    let flink: Vec<&StartedProcess> = state
         .processes
+        .iter()
+        .filter(|p| p.role != GATEWAY_ROLE)
+        .collect();
+    let mut processes: Vec<FlinkProcess> = flink
         .iter()
         .map(|p| FlinkProcess::from_pid(p.pid, role_of(&p.role), work.log(), work.pid()))
         .collect();
     let outcomes = process::stop_all(&mut processes, STOP_GRACE);
-    let mut failed = false;
-    for (p, outcome) in state.processes.iter().zip(outcomes) {
+    for (p, outcome) in flink.iter().zip(outcomes) {
         match outcome {
             Ok(how) => println!("  {:<12} pid {:<8} {how:?}", p.role, p.pid),
             Err(e) => {
@@ -395,7 +573,7 @@ pub(crate) fn status(args: &StatusArgs) -> Result<Outcome> {
     let processes: Vec<(String, u32, bool)> = state
         .iter()
         .flat_map(|s| s.processes.iter())
-        .map(|p| (p.role.clone(), p.pid, process::is_alive(p.pid)))
+        .map(|p| (p.role.clone(), p.pid, p.is_alive()))
         .collect();
     let overview = state
         .as_ref()

@@ -66,7 +66,7 @@ Examples:
     /// request authorized by the Flink operation it performs and audited (JSON lines on stdout).
     #[command(after_help = "\
 Examples:
-  flinkguard gateway                           # listens on 127.0.0.1:8443, Flink at 127.0.0.1:<flink.rest_port>
+  flinkguard gateway                           # gateway.listen (127.0.0.1:8443), Flink at 127.0.0.1:<flink.rest_port>
   flinkguard gateway --listen 0.0.0.0:8443 > audit.jsonl")]
     Gateway(cmd_gateway::GatewayArgs),
 

@@ -76,3 +76,13 @@ pub(crate) fn password(path: &Path) -> String {
         .trim()
         .to_owned()
 }
+
+/// Replaces the `policy:` section (the last one `init` writes) of `dir/flinkguard.yaml`.
+pub(crate) fn set_policy(dir: &Path, policy: &str) {
+    let path = dir.join("flinkguard.yaml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    let start = config
+        .find("\npolicy:\n")
+        .expect("init writes a policy section");
+    std::fs::write(&path, format!("{}\n{policy}", &config[..start])).unwrap();
+}

@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use common::flinkguard_ok;
+use common::{flinkguard_ok, set_policy};
 use flinkguard_testkit::{ClusterBuilder, TestDist, free_port};
 
 /// The gateway process, stopped by PID when the test ends, also on panic.
@@ -54,10 +54,19 @@ fn cluster_gateway_authenticates_authorizes_and_audits() {
     let work = tempfile::tempdir().unwrap();
     let d = work.path();
     flinkguard_ok(d, &["init", "--quiet"]);
-    let config = fs::read_to_string(d.join("flinkguard.yaml")).unwrap()
-        .replace("rest_port: 8081", &format!("rest_port: {}", cluster.ports().rest))
-        .replace("policy:\n  roles: {}\n  bindings: []\n", "policy:\n  bindings:\n  - role: viewer\n    groups: [analysts]\n  - role: admin\n    users: [root]\n");
-    fs::write(d.join("flinkguard.yaml"), config).unwrap();
+    let config = fs::read_to_string(d.join("flinkguard.yaml")).unwrap();
+    fs::write(
+        d.join("flinkguard.yaml"),
+        config.replace(
+            "rest_port: 8081",
+            &format!("rest_port: {}", cluster.ports().rest),
+        ),
+    )
+    .unwrap();
+    set_policy(
+        d,
+        "policy:\n  bindings:\n  - role: viewer\n    groups: [analysts]\n  - role: admin\n    users: [root]\n",
+    );
     flinkguard_ok(
         d,
         &[

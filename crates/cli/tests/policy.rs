@@ -7,7 +7,7 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::{expect_input_error, flinkguard, flinkguard_ok};
+use common::{expect_input_error, flinkguard, flinkguard_ok, set_policy};
 
 const POLICY: &str = "policy:
   roles:
@@ -23,13 +23,7 @@ const POLICY: &str = "policy:
 
 fn setup(dir: &Path) {
     flinkguard_ok(dir, &["init", "--quiet"]);
-    let config = fs::read_to_string(dir.join("flinkguard.yaml")).unwrap();
-    let config = config.replace("policy:\n  roles: {}\n  bindings: []\n", POLICY);
-    assert!(
-        config.contains("auditor"),
-        "the default policy section changed shape:\n{config}"
-    );
-    fs::write(dir.join("flinkguard.yaml"), config).unwrap();
+    set_policy(dir, POLICY);
 }
 
 fn check(dir: &Path, args: &[&str]) -> (Option<i32>, serde_json::Value) {

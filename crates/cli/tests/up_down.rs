@@ -31,13 +31,17 @@ fn up_then_down_leaves_nothing_and_status_tells_the_truth() {
     let d = dir.path();
     flinkguard_ok(d, &["init", "--quiet"]);
     // Free ports instead of 8081/6123, so the test cannot collide with anything on the machine.
-    let ports = free_ports(2).unwrap();
+    let ports = free_ports(3).unwrap();
     let config = fs::read_to_string(d.join("flinkguard.yaml")).unwrap();
     fs::write(
         d.join("flinkguard.yaml"),
         config
             .replace("rest_port: 8081", &format!("rest_port: {}", ports[0]))
-            .replace("rpc_port: 6123", &format!("rpc_port: {}", ports[1])),
+            .replace("rpc_port: 6123", &format!("rpc_port: {}", ports[1]))
+            .replace(
+                "listen: 127.0.0.1:8443",
+                &format!("listen: 127.0.0.1:{}", ports[2]),
+            ),
     )
     .unwrap();
 
@@ -47,6 +51,42 @@ fn up_then_down_leaves_nothing_and_status_tells_the_truth() {
 
     let out = flinkguard_ok(d, &["up"]);
     assert!(out.contains("Hardened Flink 2.3.0 is running"), "{out}");
+    // The curl command `up` prints works as printed: through the gateway, with the admin's
+    // client certificate.
+    let curl_line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("curl "))
+        .expect("up prints a curl command");
+    let args: Vec<&str> = curl_line.split_whitespace().skip(1).collect();
+    let answer = Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}"])
+        .args(&args)
+        .current_dir(d)
+        .output()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer.stdout);
+    assert!(
+        answer.ends_with("\n200") && answer.contains("\"taskmanagers\":1"),
+        "{curl_line}\n{answer}"
+    );
+    // Without a certificate the gateway answers 401; REST itself is on loopback only.
+    let anonymous = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--cacert",
+            "pki/ca.crt",
+            &format!("https://localhost:{}/overview", ports[2]),
+        ])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&anonymous.stdout), "401");
+    let audit = fs::read_to_string(d.join(".flinkguard/log/audit.jsonl")).unwrap();
+    assert_eq!(audit.lines().count(), 2, "{audit}");
 
     let (code, running) = status_json(d);
     assert_eq!(code, Some(0), "{running}");
@@ -58,7 +98,7 @@ fn up_then_down_leaves_nothing_and_status_tells_the_truth() {
         .iter()
         .map(|p| p["pid"].as_u64().unwrap())
         .collect();
-    assert_eq!(pids.len(), 2);
+    assert_eq!(pids.len(), 3, "JobManager, TaskManager, gateway: {running}");
     assert!(pids.iter().all(|&pid| pid_exists(pid)));
     // REST listens on loopback only.
     assert_eq!(

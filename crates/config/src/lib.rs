@@ -34,10 +34,33 @@ pub struct Config {
     /// Flink settings flinkguard renders.
     #[serde(default)]
     pub flink: FlinkSection,
+    /// The gateway in front of Flink's REST API.
+    #[serde(default)]
+    pub gateway: GatewaySection,
     /// Who may do what through the gateway: roles and bindings. Default deny.
     #[serde(default)]
     pub policy: PolicyConfig,
 }
+
+/// `gateway:`
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewaySection {
+    /// Where clients connect (TLS). Loopback by default; `0.0.0.0:8443` exposes it.
+    pub listen: std::net::SocketAddr,
+}
+
+impl Default for GatewaySection {
+    fn default() -> Self {
+        GatewaySection {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8443)),
+        }
+    }
+}
+
+/// The user `flinkguard init` binds to the admin role, and whose client certificate `up`
+/// issues, so the local cluster is usable at once. Everyone else is denied until bound.
+pub const LOCAL_ADMIN_USER: &str = "admin";
 
 /// `cluster:`
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -146,7 +169,15 @@ impl Config {
                 validity_days: validity,
             },
             flink: FlinkSection::default(),
-            policy: PolicyConfig::default(),
+            gateway: GatewaySection::default(),
+            policy: PolicyConfig {
+                roles: Default::default(),
+                bindings: vec![flinkguard_policy::Binding {
+                    role: "admin".into(),
+                    users: vec![LOCAL_ADMIN_USER.into()],
+                    groups: vec![],
+                }],
+            },
         }
     }
 
@@ -269,6 +300,15 @@ impl Config {
             }
         }
         Policy::new(&self.policy).map_err(|e| ("policy", e.to_string()))?;
+        if self.gateway.listen.port() == self.flink.rest_port {
+            return Err((
+                "gateway.listen",
+                format!(
+                    "port {} is flink.rest_port; give the gateway its own port",
+                    self.flink.rest_port
+                ),
+            ));
+        }
         if self.flink.rest_port == 0
             || self.flink.rpc_port == 0
             || self.flink.rest_port == self.flink.rpc_port

@@ -426,7 +426,8 @@ pub struct ClientFiles {
 }
 
 impl ClientFiles {
-    fn in_dir(dir: PathBuf) -> ClientFiles {
+    /// The files of the identity in `dir` (`pki/clients/<user>`).
+    pub fn in_dir(dir: PathBuf) -> ClientFiles {
         ClientFiles {
             cert: dir.join("client.crt"),
             key: dir.join("client.key"),
