@@ -19,7 +19,7 @@ pub(crate) struct GatewayArgs {
 pub(crate) fn run(args: &GatewayArgs) -> Result<Outcome> {
     let loaded = Config::load(&args.config.config)?;
     let listen = args.listen.unwrap_or(loaded.config.gateway.listen);
-    let settings = GatewaySettings::from_config(&loaded, listen);
+    let settings = GatewaySettings::from_config(&loaded, listen)?;
     let upstream = settings.upstream;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

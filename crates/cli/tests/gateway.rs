@@ -174,6 +174,45 @@ fn cluster_gateway_authenticates_authorizes_and_audits() {
     // Unknown routes are denied, never handed to Flink's static-file handler.
     assert_eq!(get(Some("root"), &[], "/jobmanager/secrets").0, 404);
 
+    // Service tokens from `flinkguard token issue`, decided by the same policy.
+    let issue = |args: &[&str]| {
+        flinkguard_ok(d, &[&["token", "issue", "--ttl", "10m"], args].concat())
+            .trim()
+            .to_owned()
+    };
+    let admin_token = issue(&["--user", "root"]);
+    let viewer_token = issue(&["--user", "ci-reader", "--group", "analysts"]);
+    let other_audience = issue(&["--user", "root", "--audience", "someone-else"]);
+    let bearer = |t: &str| format!("Authorization: Bearer {t}");
+    assert_eq!(
+        get(None, &["-H", &bearer(&admin_token)], "/jobmanager/config").0,
+        200
+    );
+    assert_eq!(
+        get(None, &["-H", &bearer(&viewer_token)], "/jobs/overview").0,
+        200
+    );
+    let (code, body) = get(
+        None,
+        &["-H", &bearer(&viewer_token), "-X", "POST"],
+        "/jars/upload",
+    );
+    assert_eq!(code, 403, "{body}");
+    let (code, body) = get(None, &["-H", &bearer(&other_audience)], "/jobs/overview");
+    assert_eq!(code, 401, "{body}");
+    // `alg: none` with the admin's claims: refused.
+    let payload = admin_token.split('.').nth(1).unwrap();
+    let unsigned = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
+    assert_eq!(
+        get(None, &["-H", &bearer(&unsigned)], "/jobs/overview").0,
+        401
+    );
+    let tampered = admin_token.replacen(payload, &viewer_token.split('.').nth(1).unwrap(), 1);
+    assert_eq!(
+        get(None, &["-H", &bearer(&tampered)], "/jobs/overview").0,
+        401
+    );
+
     // A certificate from another CA is refused during the handshake.
     let other = tempfile::tempdir().unwrap();
     flinkguard_ok(other.path(), &["init", "--quiet"]);

@@ -48,12 +48,16 @@ pub struct Config {
 pub struct GatewaySection {
     /// Where clients connect (TLS). Loopback by default; `0.0.0.0:8443` exposes it.
     pub listen: std::net::SocketAddr,
+    /// Accept bearer tokens minted by `flinkguard token issue` (issuer `flinkguard:<cluster>`,
+    /// audience `flinkguard`), verified with `pki/token-signing.jwks`.
+    pub service_tokens: bool,
 }
 
 impl Default for GatewaySection {
     fn default() -> Self {
         GatewaySection {
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8443)),
+            service_tokens: true,
         }
     }
 }

@@ -13,7 +13,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use flinkguard_policy::{Decision, Method, Principal, RequestTarget, RouteCatalogue};
+use flinkguard_policy::{AuthMethod, Decision, Method, Principal, RequestTarget, RouteCatalogue};
 
 use crate::GatewaySettings;
 use crate::audit::{self, AuditLine};
@@ -91,8 +91,8 @@ pub(crate) struct Connection {
 
 /// What the decision step knows, for the audit line.
 #[derive(Default)]
-struct Facts<'a> {
-    principal: Option<&'a Principal>,
+struct Facts {
+    principal: Option<Principal>,
     operation: Option<&'static str>,
     job_id: Option<String>,
     reason: Option<String>,
@@ -131,9 +131,9 @@ pub(crate) async fn handle(
             .unwrap_or_default(),
         request_id,
         peer: connection.peer,
-        user: facts.principal.map(|p| p.user.as_str()),
-        groups: facts.principal.map(|p| p.groups.as_slice()),
-        auth: facts.principal.map(|p| p.method.to_string()),
+        user: facts.principal.as_ref().map(|p| p.user.as_str()),
+        groups: facts.principal.as_ref().map(|p| p.groups.as_slice()),
+        auth: facts.principal.as_ref().map(|p| p.method.to_string()),
         method: &method_text,
         path: &target_text,
         operation: facts.operation,
@@ -147,11 +147,11 @@ pub(crate) async fn handle(
     Ok(response)
 }
 
-async fn decide_and_forward<'c>(
+async fn decide_and_forward(
     state: &State,
-    connection: &'c Connection,
+    connection: &Connection,
     request: Request<Incoming>,
-    facts: &mut Facts<'c>,
+    facts: &mut Facts,
 ) -> Result<Response<Body>, Refusal> {
     // An HTTP/1 absolute-form target (`GET http://elsewhere/jobs`) would let the path we
     // decide on differ from where Flink routes; HTTP/2 always carries :authority, which is fine.
@@ -173,16 +173,8 @@ async fn decide_and_forward<'c>(
         .parse()
         .map_err(Refusal::BadRequest)?;
 
-    let principal = match &connection.identity {
-        Some(Ok(principal)) => principal,
-        Some(Err(problem)) => return Err(Refusal::Unauthenticated(problem.clone())),
-        None => {
-            return Err(Refusal::Unauthenticated(
-                "present a client certificate".into(),
-            ));
-        }
-    };
-    facts.principal = Some(principal);
+    let principal = authenticate(state, connection, request.headers())?;
+    let principal = facts.principal.insert(principal);
 
     let mut classification = state
         .catalogue
@@ -255,6 +247,51 @@ async fn forward(
     let (mut parts, body) = response.into_parts();
     strip(&mut parts.headers, STRIPPED_RESPONSE_HEADERS);
     Ok(Response::from_parts(parts, body.boxed_unsync()))
+}
+
+/// Authentication, in documented order: a verified client certificate; else a bearer token
+/// (service token or IdP JWT). A certificate wins over a token sent alongside it.
+fn authenticate(
+    state: &State,
+    connection: &Connection,
+    headers: &HeaderMap,
+) -> Result<Principal, Refusal> {
+    match &connection.identity {
+        Some(Ok(principal)) => return Ok(principal.clone()),
+        Some(Err(problem)) => return Err(Refusal::Unauthenticated(problem.clone())),
+        None => {}
+    }
+    let mut authorizations = headers.get_all(header::AUTHORIZATION).iter();
+    let (Some(value), None) = (authorizations.next(), authorizations.next()) else {
+        return Err(Refusal::Unauthenticated(
+            "present a client certificate or one bearer token".into(),
+        ));
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| {
+            Refusal::Unauthenticated("the Authorization header is not `Bearer <token>`".into())
+        })?;
+    let tokens =
+        state.settings.tokens.as_ref().ok_or_else(|| {
+            Refusal::Unauthenticated("bearer tokens are not accepted here".into())
+        })?;
+    let verified = tokens
+        .verify(token.trim(), time::OffsetDateTime::now_utc())
+        .map_err(|e| Refusal::Unauthenticated(format!("invalid token ({}): {e}", e.code())))?;
+    let method = if verified.issuer == state.settings.service_issuer {
+        AuthMethod::ServiceToken
+    } else {
+        AuthMethod::Jwt
+    };
+    Ok(Principal {
+        user: verified.user,
+        groups: verified.groups,
+        method,
+        peer: Some(connection.peer),
+    })
 }
 
 /// Removes the listed headers and every header the `Connection` header names.

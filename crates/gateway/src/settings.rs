@@ -2,7 +2,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use flinkguard_config::LoadedConfig;
+use std::sync::Arc;
+
 use flinkguard_policy::Policy;
+use flinkguard_token::{Verifier, VerifierConfig, VerifierSet};
 
 /// Everything the gateway runs with, resolved from flinkguard.yaml and the PKI.
 #[derive(Debug, Clone)]
@@ -19,20 +22,50 @@ pub struct GatewaySettings {
     pub client_ca: Vec<PathBuf>,
     /// The policy requests are decided by.
     pub policy: Policy,
+    /// Verifies bearer tokens; `None` accepts none.
+    pub tokens: Option<Arc<VerifierSet>>,
+    /// The issuer of service tokens, to tell them apart from IdP tokens in audit lines.
+    pub service_issuer: String,
 }
 
 impl GatewaySettings {
-    /// The settings a `flinkguard.yaml` describes.
-    pub fn from_config(loaded: &LoadedConfig, listen: SocketAddr) -> GatewaySettings {
+    /// The settings a `flinkguard.yaml` describes. With service tokens on, the signing key is
+    /// created if missing (never replaced), so tokens minted later verify without a restart.
+    pub fn from_config(
+        loaded: &LoadedConfig,
+        listen: SocketAddr,
+    ) -> Result<GatewaySettings, GatewayError> {
         let pki = loaded.pki();
-        GatewaySettings {
+        let service_issuer = flinkguard_token::service_issuer(&loaded.config.cluster.name);
+        let tokens = if loaded.config.gateway.service_tokens {
+            let key = flinkguard_token::SigningKey::load_or_create(&pki)
+                .map_err(|e| GatewayError::Tokens(e.to_string()))?;
+            let verifier = Verifier::new(
+                VerifierConfig::new(
+                    vec![service_issuer.clone()],
+                    vec![flinkguard_token::DEFAULT_SERVICE_AUDIENCE.to_owned()],
+                ),
+                key.key_set()
+                    .map_err(|e| GatewayError::Tokens(e.to_string()))?,
+            )
+            .map_err(|e| GatewayError::Tokens(e.to_string()))?;
+            Some(Arc::new(
+                VerifierSet::new(vec![verifier])
+                    .map_err(|e| GatewayError::Tokens(e.to_string()))?,
+            ))
+        } else {
+            None
+        };
+        Ok(GatewaySettings {
             listen,
             upstream: SocketAddr::from(([127, 0, 0, 1], loaded.config.flink.rest_port)),
             server_cert: pki.rest_cert(),
             server_key: pki.rest_key(),
             client_ca: vec![pki.ca_cert()],
             policy: loaded.policy.clone(),
-        }
+            tokens,
+            service_issuer,
+        })
     }
 }
 
@@ -51,6 +84,9 @@ pub enum GatewayError {
     /// rustls refused the configuration.
     #[error("TLS configuration: {0}")]
     Tls(String),
+    /// The token verification keys cannot be set up.
+    #[error("service tokens: {0}")]
+    Tokens(String),
     /// The listen address cannot be bound.
     #[error(
         "cannot listen on {0}: {1} (is another gateway running? choose another address with --listen)"
