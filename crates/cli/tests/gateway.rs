@@ -207,7 +207,7 @@ fn cluster_gateway_authenticates_authorizes_and_audits() {
         get(None, &["-H", &bearer(&unsigned)], "/jobs/overview").0,
         401
     );
-    let tampered = admin_token.replacen(payload, &viewer_token.split('.').nth(1).unwrap(), 1);
+    let tampered = admin_token.replacen(payload, viewer_token.split('.').nth(1).unwrap(), 1);
     assert_eq!(
         get(None, &["-H", &bearer(&tampered)], "/jobs/overview").0,
         401
