@@ -278,9 +278,12 @@ pub(crate) fn up(args: &UpArgs) -> Result<Outcome> {
         loaded.pki().internal_keystore().display()
     );
     println!(
-        "  gateway: https://{}/ (client certificates; every request authorized by operation; audit in {})",
+        "  gateway: https://{}/ (client certificates or service tokens; every request authorized by operation; audit: {})",
         gateway.listen,
-        work.log().join("audit.jsonl").display()
+        loaded.config.gateway.audit_file.as_ref().map_or_else(
+            || "stdout only".to_owned(),
+            |f| loaded.base_dir.join(f).display().to_string()
+        )
     );
     println!(
         "  Flink REST behind it: {rest_url}/ (127.0.0.1 only; web submit {}, web cancel {})",
@@ -311,7 +314,7 @@ struct StartedGateway {
 }
 
 /// Issues the local admin's client certificate if missing, starts `flinkguard gateway` detached
-/// (audit lines to log/audit.jsonl) and waits until it accepts connections.
+/// (audit lines to gateway.audit_file) and waits until it accepts connections.
 fn start_gateway(
     work: &WorkDir,
     loaded: &LoadedConfig,
@@ -340,11 +343,6 @@ fn start_gateway(
             },
         )?
     };
-    let audit = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(work.log().join("audit.jsonl"))
-        .context("cannot open the audit log")?;
     let log_path = work.log().join("gateway.log");
     let log = fs::File::create(&log_path).context("cannot create the gateway log")?;
     let exe = std::env::current_exe().context("cannot find the flinkguard executable")?;
@@ -354,7 +352,8 @@ fn start_gateway(
         .arg("--config")
         .arg(config_path)
         .stdin(std::process::Stdio::null())
-        .stdout(audit)
+        // Audit lines go to gateway.audit_file; stdout is a copy nobody reads here.
+        .stdout(std::process::Stdio::null())
         .stderr(log);
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
     let child = command.spawn().context("cannot start the gateway")?;

@@ -85,7 +85,7 @@ fn up_then_down_leaves_nothing_and_status_tells_the_truth() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&anonymous.stdout), "401");
-    let audit = fs::read_to_string(d.join(".flinkguard/log/audit.jsonl")).unwrap();
+    let audit = fs::read_to_string(d.join("audit.jsonl")).unwrap();
     assert_eq!(audit.lines().count(), 2, "{audit}");
 
     let (code, running) = status_json(d);

@@ -51,6 +51,11 @@ pub struct GatewaySection {
     /// Accept bearer tokens minted by `flinkguard token issue` (issuer `flinkguard:<cluster>`,
     /// audience `flinkguard`), verified with `pki/token-signing.jwks`.
     pub service_tokens: bool,
+    /// Append one JSON audit line per request to this file (relative to flinkguard.yaml);
+    /// each line is on disk before its response is sent.
+    pub audit_file: Option<PathBuf>,
+    /// Also write audit lines to stdout.
+    pub audit_stdout: bool,
 }
 
 impl Default for GatewaySection {
@@ -58,6 +63,8 @@ impl Default for GatewaySection {
         GatewaySection {
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8443)),
             service_tokens: true,
+            audit_file: Some(PathBuf::from("audit.jsonl")),
+            audit_stdout: true,
         }
     }
 }

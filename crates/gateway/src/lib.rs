@@ -44,7 +44,12 @@ pub async fn run(
             .local_addr()
             .map_err(|e| GatewayError::Listen(settings.listen, e))?,
     );
-    let state = Arc::new(proxy::State::new(settings));
+    let audit = audit::AuditSink::open(settings.audit_stdout, settings.audit_file.as_deref())
+        .map_err(|source| GatewayError::Audit {
+            path: settings.audit_file.clone().unwrap_or_default(),
+            source,
+        })?;
+    let state = Arc::new(proxy::State::new(settings, audit));
     tokio::pin!(shutdown);
     loop {
         tokio::select! {

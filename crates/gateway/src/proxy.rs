@@ -16,7 +16,7 @@ use hyper_util::rt::TokioExecutor;
 use flinkguard_policy::{AuthMethod, Decision, Method, Principal, RequestTarget, RouteCatalogue};
 
 use crate::GatewaySettings;
-use crate::audit::{self, AuditLine};
+use crate::audit::{AuditLine, AuditSink};
 use crate::error::{Body, Refusal};
 
 /// Largest body read to decide a request whose body changes its operation (a savepoint
@@ -69,11 +69,13 @@ pub(crate) struct State {
     catalogue: RouteCatalogue,
     client: Client<HttpConnector, Body>,
     next_request_id: AtomicU64,
+    audit: AuditSink,
 }
 
 impl State {
-    pub(crate) fn new(settings: GatewaySettings) -> State {
+    pub(crate) fn new(settings: GatewaySettings, audit: AuditSink) -> State {
         State {
+            audit,
             settings,
             catalogue: RouteCatalogue::new(),
             client: Client::builder(TokioExecutor::new()).build_http(),
@@ -125,7 +127,7 @@ pub(crate) async fn handle(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
-    audit::emit(&AuditLine {
+    state.audit.emit(&AuditLine {
         time: time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default(),

@@ -26,6 +26,10 @@ pub struct GatewaySettings {
     pub tokens: Option<Arc<VerifierSet>>,
     /// The issuer of service tokens, to tell them apart from IdP tokens in audit lines.
     pub service_issuer: String,
+    /// Append audit lines here (fdatasync'd per line before the response).
+    pub audit_file: Option<PathBuf>,
+    /// Also write audit lines to stdout.
+    pub audit_stdout: bool,
 }
 
 impl GatewaySettings {
@@ -65,6 +69,13 @@ impl GatewaySettings {
             policy: loaded.policy.clone(),
             tokens,
             service_issuer,
+            audit_file: loaded
+                .config
+                .gateway
+                .audit_file
+                .as_ref()
+                .map(|p| loaded.base_dir.join(p)),
+            audit_stdout: loaded.config.gateway.audit_stdout,
         })
     }
 }
@@ -87,6 +98,14 @@ pub enum GatewayError {
     /// The token verification keys cannot be set up.
     #[error("service tokens: {0}")]
     Tokens(String),
+    /// The audit file cannot be opened: the gateway does not run unaudited.
+    #[error("cannot open the audit file {}: {source}", path.display())]
+    Audit {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The listen address cannot be bound.
     #[error(
         "cannot listen on {0}: {1} (is another gateway running? choose another address with --listen)"
