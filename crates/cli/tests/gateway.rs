@@ -233,6 +233,15 @@ fn cluster_gateway_authenticates_authorizes_and_audits() {
         "a foreign certificate must not get an HTTP answer"
     );
 
+    // Flink gone: an allowed request gets 502 in Flink's error shape, audited as allowed.
+    drop(cluster);
+    let (code, body) = get(Some("root"), &[], "/overview");
+    assert_eq!(code, 502, "{body}");
+    assert!(
+        body.starts_with("{\"errors\":[\"flinkguard: Flink is not reachable"),
+        "{body}"
+    );
+
     drop(gateway);
     let audit: Vec<serde_json::Value> = BufReader::new(stdout)
         .lines()
@@ -258,5 +267,10 @@ fn cluster_gateway_authenticates_authorizes_and_audits() {
         (Some("alice"), Some("jobs.cancel"), Some(403))
     );
     assert_eq!(cancel["job_id"], "00000000000000000000000000000000");
-    drop(cluster);
+    let last = audit.last().unwrap();
+    assert_eq!(
+        (last["decision"].as_str(), last["status"].as_u64()),
+        (Some("allow"), Some(502)),
+        "{last}"
+    );
 }

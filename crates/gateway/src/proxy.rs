@@ -95,6 +95,8 @@ pub(crate) struct Connection {
 #[derive(Default)]
 struct Facts {
     principal: Option<Principal>,
+    /// The policy allowed the request (it may still fail upstream).
+    allowed: bool,
     operation: Option<&'static str>,
     job_id: Option<String>,
     reason: Option<String>,
@@ -114,14 +116,15 @@ pub(crate) async fn handle(
         .map(|p| p.as_str().to_owned())
         .unwrap_or_default();
     let mut facts = Facts::default();
-    let (response, decision) =
-        match decide_and_forward(&state, &connection, request, &mut facts).await {
-            Ok(response) => (response, "allow"),
-            Err(refusal) => {
-                facts.reason.get_or_insert_with(|| refusal.to_string());
-                (refusal.into_response(), "deny")
-            }
-        };
+    let response = match decide_and_forward(&state, &connection, request, &mut facts).await {
+        Ok(response) => response,
+        Err(refusal) => {
+            facts.reason = Some(refusal.to_string());
+            refusal.into_response()
+        }
+    };
+    // The policy's decision; the status tells whether Flink then answered.
+    let decision = if facts.allowed { "allow" } else { "deny" };
     let bytes = response
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -208,7 +211,10 @@ async fn decide_and_forward(
         .policy
         .decide(principal, classification.operation)
     {
-        Decision::Allow { role, via } => facts.reason = Some(format!("role {role} ({via})")),
+        Decision::Allow { role, via } => {
+            facts.allowed = true;
+            facts.reason = Some(format!("role {role} ({via})"));
+        }
         Decision::Deny { reason } => return Err(Refusal::Forbidden(reason)),
     }
     forward(state, connection, parts, target, body).await
