@@ -24,6 +24,7 @@
 mod cluster;
 mod config;
 mod dist;
+mod java;
 mod job;
 mod rest;
 pub mod routes;

@@ -8,8 +8,9 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use flinkguard_flink::{FlinkDist, JdkTools, cache_root, require_javac};
-use sha2::{Digest, Sha256};
+use flinkguard_flink::{FlinkDist, JdkTools, require_javac};
+
+use crate::java::{JavaSource, build_jar};
 
 /// The lister's source. It uses reflection only, so one build serves every Flink version.
 const SOURCE: &str = include_str!("../java/ListRoutes.java");
@@ -89,55 +90,17 @@ fn flink_dist_jar(dist: &FlinkDist) -> PathBuf {
 
 /// Compiles `ListRoutes.java` into a jar, or returns the cached jar of the same source.
 fn build_lister(jdk: &JdkTools) -> PathBuf {
-    let mut hasher = Sha256::new();
-    hasher.update(SOURCE.as_bytes());
-    let hash = hex::encode(&hasher.finalize()[..8]);
-    let cache = cache_root().unwrap().join("listroutes");
-    let path = cache.join(format!("listroutes-{hash}.jar"));
-    if path.is_file() {
-        return path;
-    }
-
-    std::fs::create_dir_all(&cache).unwrap();
-    // Build next to the cache so the final rename is atomic; parallel builders each use their
-    // own dir and the last rename wins with identical content.
-    let work = tempfile::Builder::new()
-        .prefix(".build-")
-        .tempdir_in(&cache)
-        .unwrap();
-    let src_dir = work.path().join("src/flinkguard/testkit");
-    let classes = work.path().join("classes");
-    std::fs::create_dir_all(&src_dir).unwrap();
-    std::fs::create_dir_all(&classes).unwrap();
-    let source = src_dir.join("ListRoutes.java");
-    std::fs::write(&source, SOURCE).unwrap();
-
-    // Reflection only: no Flink jars on the compile classpath.
-    run(Command::new(&jdk.javac)
-        .args(["--release", "11", "-encoding", "UTF-8", "-d"])
-        .arg(&classes)
-        .arg(&source));
-    let jar = work.path().join("listroutes.jar");
-    run(Command::new(&jdk.jar)
-        .arg("--create")
-        .arg("--file")
-        .arg(&jar)
-        .arg("-C")
-        .arg(&classes)
-        .arg("."));
-    std::fs::rename(&jar, &path).unwrap();
-    path
-}
-
-fn run(command: &mut Command) {
-    let output = command
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
-    assert!(
-        output.status.success(),
-        "{command:?} failed ({}):\n{}{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    // Reflection only: no Flink jars on the compile classpath, one jar for every version.
+    build_jar(
+        jdk,
+        &JavaSource {
+            cache_dir: "listroutes",
+            name: "listroutes",
+            package_dir: "flinkguard/testkit",
+            file_name: "ListRoutes.java",
+            text: SOURCE,
+            classpath: None,
+            main_class: None,
+        },
+    )
 }
