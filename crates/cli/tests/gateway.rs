@@ -57,10 +57,12 @@ fn cluster_gateway_authenticates_authorizes_and_audits() {
     let config = fs::read_to_string(d.join("flinkguard.yaml")).unwrap();
     fs::write(
         d.join("flinkguard.yaml"),
-        config.replace(
-            "rest_port: 8081",
-            &format!("rest_port: {}", cluster.ports().rest),
-        ),
+        config
+            .replace(
+                "rest_port: 8081",
+                &format!("rest_port: {}", cluster.ports().rest),
+            )
+            .replace("max_body_bytes: 104857600", "max_body_bytes: 4096"),
     )
     .unwrap();
     set_policy(
@@ -171,6 +173,26 @@ fn cluster_gateway_authenticates_authorizes_and_audits() {
         let (code, body) = get(Some("root"), &[], path);
         assert_eq!(code, 400, "{path}: {body}");
     }
+    // A body over gateway.max_body_bytes is refused by its declared length, before it is read.
+    let big = d.join("big.jar");
+    fs::write(&big, vec![b'x'; 10_000]).unwrap();
+    let (code, body) = get(
+        Some("root"),
+        // With `Expect: 100-continue` curl sends the body only once the gateway asks for it:
+        // the 413 arrives first, proof that the body was never read.
+        &[
+            "--http1.1",
+            "-H",
+            "Expect: 100-continue",
+            "-X",
+            "POST",
+            "--data-binary",
+            &format!("@{}", big.display()),
+        ],
+        "/jars/upload",
+    );
+    assert_eq!(code, 413, "{body}");
+    assert!(body.contains("gateway.max_body_bytes"), "{body}");
     // Unknown routes are denied, never handed to Flink's static-file handler.
     assert_eq!(get(Some("root"), &[], "/jobmanager/secrets").0, 404);
 

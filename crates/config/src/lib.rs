@@ -56,6 +56,9 @@ pub struct GatewaySection {
     pub audit_file: Option<PathBuf>,
     /// Also write audit lines to stdout.
     pub audit_stdout: bool,
+    /// Largest request body (a jar upload) forwarded to Flink; a larger declared body gets
+    /// 413 before it is read. Flink's own `rest.server.max-content-length` defaults to the same.
+    pub max_body_bytes: u64,
 }
 
 impl Default for GatewaySection {
@@ -65,6 +68,7 @@ impl Default for GatewaySection {
             service_tokens: true,
             audit_file: Some(PathBuf::from("audit.jsonl")),
             audit_stdout: true,
+            max_body_bytes: 104_857_600,
         }
     }
 }

@@ -5,8 +5,11 @@ use bytes::Bytes;
 use http::{Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
 
-/// The response body type of the gateway: Flink's streamed body or a small error body.
-pub(crate) type Body = UnsyncBoxBody<Bytes, hyper::Error>;
+/// Errors of streamed bodies (I/O, or a request body over the size limit).
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The body type of the gateway, both directions: a streamed body or a small complete one.
+pub(crate) type Body = UnsyncBoxBody<Bytes, BoxError>;
 
 /// Why a request was not forwarded, by whose fault.
 #[derive(Debug, thiserror::Error)]

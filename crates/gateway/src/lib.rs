@@ -22,12 +22,14 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 /// A TLS handshake that takes longer than this is dropped (slowloris).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// HTTP/1 request headers must arrive within this time.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves until `shutdown` completes; returns the address it listened on through `bound`.
 pub async fn run(
@@ -72,7 +74,10 @@ pub async fn run(
                     let service = hyper::service::service_fn(move |request| {
                         proxy::handle(state.clone(), connection.clone(), request)
                     });
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    // Slowloris: a client gets this long to send a request's headers.
+                    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+                    let _ = builder
                         .serve_connection(TokioIo::new(tls), service)
                         .await;
                 });

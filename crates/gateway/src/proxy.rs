@@ -17,7 +17,7 @@ use flinkguard_policy::{AuthMethod, Decision, Method, Principal, RequestTarget, 
 
 use crate::GatewaySettings;
 use crate::audit::{AuditLine, AuditSink};
-use crate::error::{Body, Refusal};
+use crate::error::{Body, BoxError, Refusal};
 
 /// Largest body read to decide a request whose body changes its operation (a savepoint
 /// request is a few hundred bytes).
@@ -187,6 +187,21 @@ async fn decide_and_forward(
         .map_err(|e| Refusal::UnknownRoute(e.to_string()))?;
     facts.job_id = classification.job_id().map(str::to_owned);
     let (parts, body) = request.into_parts();
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .map(|v| v.to_str().ok().and_then(|v| v.parse::<u64>().ok()));
+    match declared {
+        Some(None) => return Err(Refusal::BadRequest("malformed Content-Length".into())),
+        // Answered before a byte of the body is read.
+        Some(Some(length)) if length > state.settings.max_body_bytes as u64 => {
+            return Err(Refusal::TooLarge(format!(
+                "{length} bytes is over the gateway's limit of {} (gateway.max_body_bytes)",
+                state.settings.max_body_bytes
+            )));
+        }
+        _ => {}
+    }
     let body: Body = if classification.depends_on_body() {
         let collected = Limited::new(body, MAX_DECISION_BODY)
             .collect()
@@ -202,7 +217,9 @@ async fn decide_and_forward(
             .map_err(|never| match never {})
             .boxed_unsync()
     } else {
-        body.boxed_unsync()
+        // Streamed as it arrives; a body longer than the limit (chunked, or an HTTP/2 stream
+        // without content-length) is cut off with an error instead of reaching Flink whole.
+        Limited::new(body, state.settings.max_body_bytes).boxed_unsync()
     };
     facts.operation = Some(classification.operation.name());
 
@@ -254,7 +271,10 @@ async fn forward(
         .map_err(|e| Refusal::Upstream(e.to_string()))?;
     let (mut parts, body) = response.into_parts();
     strip(&mut parts.headers, STRIPPED_RESPONSE_HEADERS);
-    Ok(Response::from_parts(parts, body.boxed_unsync()))
+    Ok(Response::from_parts(
+        parts,
+        body.map_err(BoxError::from).boxed_unsync(),
+    ))
 }
 
 /// Authentication, in documented order: a verified client certificate; else a bearer token

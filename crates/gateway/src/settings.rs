@@ -30,6 +30,8 @@ pub struct GatewaySettings {
     pub audit_file: Option<PathBuf>,
     /// Also write audit lines to stdout.
     pub audit_stdout: bool,
+    /// Largest request body forwarded; larger declared bodies get 413 before being read.
+    pub max_body_bytes: usize,
 }
 
 impl GatewaySettings {
@@ -76,6 +78,8 @@ impl GatewaySettings {
                 .as_ref()
                 .map(|p| loaded.base_dir.join(p)),
             audit_stdout: loaded.config.gateway.audit_stdout,
+            max_body_bytes: usize::try_from(loaded.config.gateway.max_body_bytes)
+                .unwrap_or(usize::MAX),
         })
     }
 }
