@@ -15,7 +15,7 @@ pub(crate) struct FlinkConfigArgs {
     config: ConfigArg,
     /// Flink version to render for (default: flink.version of flinkguard.yaml, or 1.x when
     /// merging a flink-conf.yaml). 2.x writes nested config.yaml, 1.x flat flink-conf.yaml.
-    #[arg(long, value_name = "VERSION", value_parser = parse_version)]
+    #[arg(long, value_name = "VERSION", value_parser = crate::parsed::<FlinkVersion>)]
     flink_version: Option<FlinkVersion>,
     /// Existing Flink config file to merge into; every other key is kept. Its name decides
     /// the format: config.yaml (nested YAML) or flink-conf.yaml (flat).
@@ -25,11 +25,6 @@ pub(crate) struct FlinkConfigArgs {
     /// May be the --merge file itself.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
-}
-
-fn parse_version(s: &str) -> Result<FlinkVersion, String> {
-    s.parse()
-        .map_err(|e: flinkguard_flink::ParseVersionError| e.to_string())
 }
 
 pub(crate) fn run(args: &FlinkConfigArgs) -> Result<Outcome> {

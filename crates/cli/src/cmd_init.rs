@@ -18,13 +18,13 @@ pub(crate) struct InitArgs {
     pub(crate) name: String,
     /// DNS name the REST endpoint is reached by; repeatable; a leftmost wildcard is allowed.
     /// Default (with no --ip either): localhost.
-    #[arg(long = "host", value_name = "HOST", value_parser = parse_host)]
+    #[arg(long = "host", value_name = "HOST", value_parser = crate::parsed::<DnsName>)]
     pub(crate) hosts: Vec<DnsName>,
     /// IP address the REST endpoint is reached by; repeatable. Default (with no --host): 127.0.0.1.
     #[arg(long = "ip", value_name = "ADDR", value_parser = parse_ip)]
     pub(crate) ips: Vec<IpAddr>,
     /// Key algorithm for every key.
-    #[arg(long, default_value = "ecdsa-p256", value_parser = parse_key)]
+    #[arg(long, default_value = "ecdsa-p256", value_parser = crate::parsed::<KeyAlgorithm>)]
     pub(crate) key: KeyAlgorithm,
     /// Validity of the cluster identity (internal mTLS), in days.
     #[arg(long, default_value_t = ValidityDays::default().internal, value_parser = clap::value_parser!(u32).range(1..=36500))]
@@ -46,18 +46,8 @@ pub(crate) struct InitArgs {
     pub(crate) quiet: bool,
 }
 
-fn parse_host(s: &str) -> Result<DnsName, String> {
-    s.parse()
-        .map_err(|e: flinkguard_pki::PkiError| e.to_string())
-}
-
 fn parse_ip(s: &str) -> Result<IpAddr, String> {
     flinkguard_pki::parse_ip(s).map_err(|e| e.to_string())
-}
-
-fn parse_key(s: &str) -> Result<KeyAlgorithm, String> {
-    s.parse()
-        .map_err(|e: flinkguard_pki::PkiError| e.to_string())
 }
 
 impl InitArgs {

@@ -11,10 +11,10 @@ pub(crate) struct IssueClientArgs {
     #[command(flatten)]
     config: ConfigArg,
     /// The user: the certificate's CN.
-    #[arg(long, value_parser = parse_user)]
+    #[arg(long, value_parser = crate::parsed::<UserName>)]
     user: UserName,
     /// A group: one O attribute each; repeatable.
-    #[arg(long = "group", value_name = "GROUP", value_parser = parse_group)]
+    #[arg(long = "group", value_name = "GROUP", value_parser = crate::parsed::<GroupName>)]
     groups: Vec<GroupName>,
     /// Days of validity (default: pki.validity_days.client of flinkguard.yaml).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=36500))]
@@ -22,16 +22,6 @@ pub(crate) struct IssueClientArgs {
     /// Replace an existing identity of this user.
     #[arg(long)]
     force: bool,
-}
-
-fn parse_user(s: &str) -> Result<UserName, String> {
-    s.parse()
-        .map_err(|e: flinkguard_pki::PkiError| e.to_string())
-}
-
-fn parse_group(s: &str) -> Result<GroupName, String> {
-    s.parse()
-        .map_err(|e: flinkguard_pki::PkiError| e.to_string())
 }
 
 pub(crate) fn issue_client(args: &IssueClientArgs) -> Result<Outcome> {

@@ -21,33 +21,18 @@ pub(crate) struct IssueArgs {
     #[command(flatten)]
     config: ConfigArg,
     /// The user: the token's `sub`.
-    #[arg(long, value_parser = parse_user)]
+    #[arg(long, value_parser = crate::parsed::<UserName>)]
     user: UserName,
     /// A group: one entry of the token's `groups` claim; repeatable.
-    #[arg(long = "group", value_name = "GROUP", value_parser = parse_group)]
+    #[arg(long = "group", value_name = "GROUP", value_parser = crate::parsed::<GroupName>)]
     groups: Vec<GroupName>,
     /// How long the token is valid: e.g. 30m, 12h, 7d; at most 90d. A service token cannot be
     /// revoked before it expires, so keep it short.
-    #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::parsed::<Ttl>)]
     ttl: Ttl,
     /// The token's audience (`aud`): what the gateway expects service tokens to be minted for.
     #[arg(long, value_name = "AUDIENCE", default_value = DEFAULT_SERVICE_AUDIENCE)]
     audience: String,
-}
-
-fn parse_user(s: &str) -> Result<UserName, String> {
-    s.parse()
-        .map_err(|e: flinkguard_pki::PkiError| e.to_string())
-}
-
-fn parse_group(s: &str) -> Result<GroupName, String> {
-    s.parse()
-        .map_err(|e: flinkguard_pki::PkiError| e.to_string())
-}
-
-fn parse_ttl(s: &str) -> Result<Ttl, String> {
-    s.parse()
-        .map_err(|e: flinkguard_token::SetupError| e.to_string())
 }
 
 /// Prints the token alone on stdout, so `TOKEN=$(flinkguard token issue ...)` works; all

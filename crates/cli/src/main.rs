@@ -137,6 +137,16 @@ struct ConfigArg {
     config: PathBuf,
 }
 
+/// A clap value parser for any type that parses itself and explains its errors, so every
+/// flag's input is checked by the same code as the file it would otherwise come from.
+pub(crate) fn parsed<T>(text: &str) -> Result<T, String>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    text.parse().map_err(|e: T::Err| e.to_string())
+}
+
 /// What a command asks the process to exit with, when it did not fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
