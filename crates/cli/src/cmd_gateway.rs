@@ -2,8 +2,7 @@ use std::net::SocketAddr;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use flinkguard_config::Config;
-use flinkguard_gateway::GatewaySettings;
+use flinkguard_gateway::GatewayOptions;
 
 use crate::{ConfigArg, Outcome};
 
@@ -14,28 +13,61 @@ pub(crate) struct GatewayArgs {
     /// Address to listen on (default: gateway.listen of flinkguard.yaml, 127.0.0.1:8443).
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
+    /// Address of the admin listener (/healthz, /readyz, /metrics), or `off`
+    /// (default: gateway.admin_listen, 127.0.0.1:8444).
+    #[arg(long, value_name = "ADDR|off", value_parser = admin_address)]
+    admin_listen: Option<AdminListen>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct AdminListen(Option<SocketAddr>);
+
+fn admin_address(text: &str) -> Result<AdminListen, String> {
+    if text == "off" {
+        return Ok(AdminListen(None));
+    }
+    text.parse()
+        .map(|a| AdminListen(Some(a)))
+        .map_err(|_| format!("`{text}` is not an address like 127.0.0.1:8444, nor `off`"))
 }
 
 pub(crate) fn run(args: &GatewayArgs) -> Result<Outcome> {
-    let loaded = Config::load(&args.config.config)?;
-    let listen = args.listen.unwrap_or(loaded.config.gateway.listen);
-    let settings = GatewaySettings::from_config(&loaded, listen)?;
-    let upstream = settings.upstream;
+    let options = GatewayOptions {
+        config_path: args.config.config.clone(),
+        listen: args.listen,
+        admin_listen: args.admin_listen.map(|a| a.0),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let shutdown = async {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
-                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+                _ = async {
+                    match term.as_mut() {
+                        Some(t) => { t.recv().await; }
+                        None => std::future::pending().await,
+                    }
+                } => {}
             }
+            eprintln!("flinkguard gateway: stopping; draining requests in flight");
         };
         flinkguard_gateway::run(
-            settings,
-            |addr| eprintln!("flinkguard gateway listening on https://{addr}/ in front of Flink at http://{upstream}/"),
+            options,
+            |bound| {
+                let admin = bound
+                    .admin
+                    .map_or_else(|| "off".to_owned(), |a| format!("http://{a}/"));
+                let scheme = if bound.upstream_tls { "https" } else { "http" };
+                eprintln!(
+                    "flinkguard gateway listening on https://{}/ (admin {admin}) in front of Flink at {scheme}://{}/",
+                    bound.listen, bound.upstream
+                );
+            },
             shutdown,
         )
         .await

@@ -285,6 +285,9 @@ pub(crate) fn up(args: &UpArgs) -> Result<Outcome> {
             |f| loaded.base_dir.join(f).display().to_string()
         )
     );
+    if let Some(admin) = gateway.admin {
+        println!("  gateway admin: http://{admin}/healthz, /readyz, /metrics (Prometheus)");
+    }
     println!(
         "  Flink REST behind it: {rest_url}/ (127.0.0.1 only; web submit {}, web cancel {})",
         on_off(flink.web_submit),
@@ -309,6 +312,7 @@ pub(crate) fn up(args: &UpArgs) -> Result<Outcome> {
 /// What `up` tells the user about the gateway it started.
 struct StartedGateway {
     listen: std::net::SocketAddr,
+    admin: Option<std::net::SocketAddr>,
     ca: PathBuf,
     client: flinkguard_pki::ClientFiles,
 }
@@ -322,11 +326,16 @@ fn start_gateway(
     state: &mut State,
 ) -> Result<StartedGateway> {
     let listen = loaded.config.gateway.listen;
-    if TcpListener::bind(listen).is_err() {
-        bail!(
-            "{listen} is in use; stop what uses it or set gateway.listen in {}",
-            config_path.display()
-        );
+    let admin_listen = loaded.config.gateway.admin_listen;
+    for (field, addr) in [("listen", Some(listen)), ("admin_listen", admin_listen)] {
+        if let Some(addr) = addr
+            && TcpListener::bind(addr).is_err()
+        {
+            bail!(
+                "{addr} is in use; stop what uses it or set gateway.{field} in {}",
+                config_path.display()
+            );
+        }
     }
     let pki = loaded.pki();
     let admin: flinkguard_pki::UserName = flinkguard_config::LOCAL_ADMIN_USER.parse()?;
@@ -379,6 +388,7 @@ fn start_gateway(
     }
     Ok(StartedGateway {
         listen,
+        admin: admin_listen,
         ca: pki.ca_cert(),
         client,
     })

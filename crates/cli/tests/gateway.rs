@@ -85,7 +85,13 @@ fn cluster_gateway_authenticates_authorizes_and_audits() {
 
     let port = free_port().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_flinkguard"))
-        .args(["gateway", "--listen", &format!("127.0.0.1:{port}")])
+        .args([
+            "gateway",
+            "--admin-listen",
+            "off",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
         .current_dir(d)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -31,7 +31,7 @@ fn up_then_down_leaves_nothing_and_status_tells_the_truth() {
     let d = dir.path();
     flinkguard_ok(d, &["init", "--quiet"]);
     // Free ports instead of 8081/6123, so the test cannot collide with anything on the machine.
-    let ports = free_ports(3).unwrap();
+    let ports = free_ports(4).unwrap();
     let config = fs::read_to_string(d.join("flinkguard.yaml")).unwrap();
     fs::write(
         d.join("flinkguard.yaml"),
@@ -41,6 +41,10 @@ fn up_then_down_leaves_nothing_and_status_tells_the_truth() {
             .replace(
                 "listen: 127.0.0.1:8443",
                 &format!("listen: 127.0.0.1:{}", ports[2]),
+            )
+            .replace(
+                "admin_listen: 127.0.0.1:8444",
+                &format!("admin_listen: 127.0.0.1:{}", ports[3]),
             ),
     )
     .unwrap();
@@ -87,6 +91,29 @@ fn up_then_down_leaves_nothing_and_status_tells_the_truth() {
     assert_eq!(String::from_utf8_lossy(&anonymous.stdout), "401");
     let audit = fs::read_to_string(d.join("audit.jsonl")).unwrap();
     assert_eq!(audit.lines().count(), 2, "{audit}");
+    // The admin listener: Flink is reachable behind the gateway, and both requests are counted.
+    assert!(
+        out.contains(&format!("http://127.0.0.1:{}/healthz", ports[3])),
+        "{out}"
+    );
+    let admin = |path: &str| {
+        let out = Command::new("curl")
+            .args(["-s", "-w", "\n%{http_code}"])
+            .arg(format!("http://127.0.0.1:{}{path}", ports[3]))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(admin("/healthz"), "ok\n\n200");
+    assert_eq!(admin("/readyz"), "ready\n\n200");
+    let metrics = admin("/metrics");
+    for line in [
+        "flinkguard_requests_total{operation=\"cluster.read\",decision=\"allow\",status=\"200\"} 1",
+        "flinkguard_requests_total{operation=\"none\",decision=\"deny\",status=\"401\"} 1",
+        "flinkguard_authentication_failures_total{reason=\"no_credentials\"} 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
 
     let (code, running) = status_json(d);
     assert_eq!(code, Some(0), "{running}");

@@ -15,6 +15,12 @@ use flinkguard_flink::FlinkVersion;
 use flinkguard_pki::{DnsName, KeyAlgorithm, PkiLayout, ValidityDays};
 use flinkguard_policy::{Policy, PolicyConfig};
 
+mod gateway;
+
+pub use gateway::{
+    ClientCertificates, GatewaySection, GroupAttribute, JwtIssuer, Timeouts, TrustedProxies,
+};
+
 /// The file name commands look for by default.
 pub const FILE_NAME: &str = "flinkguard.yaml";
 
@@ -40,37 +46,6 @@ pub struct Config {
     /// Who may do what through the gateway: roles and bindings. Default deny.
     #[serde(default)]
     pub policy: PolicyConfig,
-}
-
-/// `gateway:`
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct GatewaySection {
-    /// Where clients connect (TLS). Loopback by default; `0.0.0.0:8443` exposes it.
-    pub listen: std::net::SocketAddr,
-    /// Accept bearer tokens minted by `flinkguard token issue` (issuer `flinkguard:<cluster>`,
-    /// audience `flinkguard`), verified with `pki/token-signing.jwks`.
-    pub service_tokens: bool,
-    /// Append one JSON audit line per request to this file (relative to flinkguard.yaml);
-    /// each line is on disk before its response is sent.
-    pub audit_file: Option<PathBuf>,
-    /// Also write audit lines to stdout.
-    pub audit_stdout: bool,
-    /// Largest request body (a jar upload) forwarded to Flink; a larger declared body gets
-    /// 413 before it is read. Flink's own `rest.server.max-content-length` defaults to the same.
-    pub max_body_bytes: u64,
-}
-
-impl Default for GatewaySection {
-    fn default() -> Self {
-        GatewaySection {
-            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8443)),
-            service_tokens: true,
-            audit_file: Some(PathBuf::from("audit.jsonl")),
-            audit_stdout: true,
-            max_body_bytes: 104_857_600,
-        }
-    }
 }
 
 /// The user `flinkguard init` binds to the admin role, and whose client certificate `up`
@@ -192,6 +167,7 @@ impl Config {
                     users: vec![LOCAL_ADMIN_USER.into()],
                     groups: vec![],
                 }],
+                anonymous_role: None,
             },
         }
     }
@@ -315,6 +291,7 @@ impl Config {
             }
         }
         Policy::new(&self.policy).map_err(|e| ("policy", e.to_string()))?;
+        self.gateway.check()?;
         if self.gateway.listen.port() == self.flink.rest_port {
             return Err((
                 "gateway.listen",

@@ -1,17 +1,38 @@
-//! Who is calling: the principal from a verified client certificate.
+//! Who is calling. Tried in this order, the first that applies decides:
 //!
-//! rustls has already verified the chain against the client CAs, the validity period and the
-//! clientAuth key usage; this reads the identity from the parsed certificate: the single CN is
-//! the user, every O attribute a group. Never from a DN string.
+//! 1. **Trusted proxy**: the TCP peer is inside `gateway.trusted_proxies.cidrs`; its identity
+//!    headers are the caller, and nothing else is looked at. A missing user header is a 401,
+//!    a duplicated one a 400 — never anonymous. From any other peer these headers are never
+//!    read (and are stripped before forwarding).
+//! 2. **Client certificate**, verified by rustls during the handshake against the client CAs
+//!    (chain, validity period, clientAuth usage): the single CN is the user, every O (and/or
+//!    OU) attribute a group, read from the parsed certificate, never from a DN string.
+//! 3. **Bearer token**: exactly one `Authorization: Bearer` header, a service token or an
+//!    identity provider's JWT.
+//! 4. **Anonymous**, only when `policy.anonymous_role` is set and no credentials at all were
+//!    presented: invalid credentials are a 401, never a fallback to anonymous.
 
 use std::net::SocketAddr;
 
+use flinkguard_config::GroupAttribute;
 use flinkguard_policy::{AuthMethod, Principal};
+use http::HeaderMap;
+use http::header;
 use rustls_pki_types::CertificateDer;
+
+use crate::error::Refusal;
+use crate::settings::Snapshot;
+
+/// The longest user or group name accepted from a header.
+const MAX_NAME_LEN: usize = 256;
+
+/// The user name anonymous callers are audited under.
+const ANONYMOUS_USER: &str = "anonymous";
 
 /// Reads the principal of a verified client certificate.
 pub(crate) fn principal_from_certificate(
     cert: &CertificateDer<'_>,
+    group_attributes: &[GroupAttribute],
     peer: SocketAddr,
 ) -> Result<Principal, String> {
     let (_, parsed) = x509_parser::parse_x509_certificate(cert)
@@ -33,18 +54,157 @@ pub(crate) fn principal_from_certificate(
     if user.is_empty() {
         return Err("client certificate CN is empty".to_owned());
     }
-    let groups = subject
-        .iter_organization()
-        .map(|o| {
-            o.as_str()
-                .map(str::to_owned)
-                .map_err(|_| "client certificate O is not a string".to_owned())
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut groups = Vec::new();
+    for attribute in group_attributes {
+        let values: Vec<_> = match attribute {
+            GroupAttribute::O => subject.iter_organization().collect(),
+            GroupAttribute::OU => subject.iter_organizational_unit().collect(),
+        };
+        for value in values {
+            groups.push(
+                value
+                    .as_str()
+                    .map(str::to_owned)
+                    .map_err(|_| format!("client certificate {attribute:?} is not a string"))?,
+            );
+        }
+    }
     Ok(Principal {
         user: (*user).to_owned(),
         groups,
         method: AuthMethod::Mtls,
+        peer: Some(peer),
+    })
+}
+
+/// What the TLS handshake established about a connection.
+pub(crate) struct Connection {
+    pub(crate) peer: SocketAddr,
+    /// `None`: no client certificate; `Some(Err)`: a verified certificate without a usable identity.
+    pub(crate) identity: Option<Result<Principal, String>>,
+}
+
+pub(crate) fn authenticate(
+    snapshot: &Snapshot,
+    connection: &Connection,
+    headers: &HeaderMap,
+) -> Result<Principal, Refusal> {
+    let peer = connection.peer;
+    if snapshot.trusted_proxies.trusts(peer) {
+        return from_proxy_headers(snapshot, peer, headers);
+    }
+    match &connection.identity {
+        Some(Ok(principal)) => return Ok(principal.clone()),
+        Some(Err(problem)) => {
+            return Err(Refusal::unauthenticated("certificate_identity", problem));
+        }
+        None => {}
+    }
+    let mut authorizations = headers.get_all(header::AUTHORIZATION).iter();
+    match (authorizations.next(), authorizations.next()) {
+        (Some(value), None) => from_bearer_token(snapshot, peer, value),
+        (Some(_), Some(_)) => Err(Refusal::unauthenticated(
+            "multiple_authorization",
+            "send one Authorization header",
+        )),
+        (None, _) if snapshot.policy.anonymous_role().is_some() => Ok(Principal {
+            user: ANONYMOUS_USER.into(),
+            groups: Vec::new(),
+            method: AuthMethod::Anonymous,
+            peer: Some(peer),
+        }),
+        (None, _) => Err(Refusal::unauthenticated(
+            "no_credentials",
+            "present a client certificate or one bearer token",
+        )),
+    }
+}
+
+fn from_bearer_token(
+    snapshot: &Snapshot,
+    peer: SocketAddr,
+    value: &http::HeaderValue,
+) -> Result<Principal, Refusal> {
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| {
+            Refusal::unauthenticated(
+                "malformed_authorization",
+                "the Authorization header is not `Bearer <token>`",
+            )
+        })?;
+    let tokens = snapshot.tokens.as_ref().ok_or_else(|| {
+        Refusal::unauthenticated("tokens_disabled", "bearer tokens are not accepted here")
+    })?;
+    let verified = tokens
+        .verify(token.trim(), time::OffsetDateTime::now_utc())
+        .map_err(|e| {
+            Refusal::unauthenticated(e.code(), format!("invalid token ({}): {e}", e.code()))
+        })?;
+    let method = if verified.issuer == snapshot.service_issuer {
+        AuthMethod::ServiceToken
+    } else {
+        AuthMethod::Jwt
+    };
+    Ok(Principal {
+        user: verified.user,
+        groups: verified.groups,
+        method,
+        peer: Some(peer),
+    })
+}
+
+fn from_proxy_headers(
+    snapshot: &Snapshot,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+) -> Result<Principal, Refusal> {
+    let proxies = &snapshot.trusted_proxies;
+    let single = |name: &http::HeaderName| -> Result<Option<&str>, Refusal> {
+        let mut values = headers.get_all(name).iter();
+        match (values.next(), values.next()) {
+            (None, _) => Ok(None),
+            (Some(_), Some(_)) => Err(Refusal::BadRequest(format!(
+                "the trusted proxy sent {name} more than once"
+            ))),
+            (Some(value), None) => value.to_str().map(|v| Some(v.trim())).map_err(|_| {
+                Refusal::BadRequest(format!("the trusted proxy sent a non-ASCII {name}"))
+            }),
+        }
+    };
+    let user = match single(&proxies.user_header)? {
+        Some(user) if !user.is_empty() => user,
+        _ => {
+            return Err(Refusal::unauthenticated(
+                "proxy_user_missing",
+                format!(
+                    "the trusted proxy at {} sent no {}",
+                    peer.ip(),
+                    proxies.user_header
+                ),
+            ));
+        }
+    };
+    let groups: Vec<String> = single(&proxies.groups_header)?
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|g| !g.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    if user.len() > MAX_NAME_LEN || groups.iter().any(|g| g.len() > MAX_NAME_LEN) {
+        return Err(Refusal::BadRequest(format!(
+            "a user or group name from the trusted proxy is longer than {MAX_NAME_LEN} bytes"
+        )));
+    }
+    Ok(Principal {
+        user: user.to_owned(),
+        groups,
+        method: AuthMethod::TrustedProxy,
         peer: Some(peer),
     })
 }

@@ -17,9 +17,12 @@ pub(crate) enum Refusal {
     /// The request target or method is not something the gateway decides on (client's fault).
     #[error("bad request: {0}")]
     BadRequest(String),
-    /// No acceptable credentials.
-    #[error("authentication required: {0}")]
-    Unauthenticated(String),
+    /// No acceptable credentials; `reason` is a short code for metrics.
+    #[error("authentication required: {message}")]
+    Unauthenticated {
+        reason: &'static str,
+        message: String,
+    },
     /// Authenticated, but the policy does not allow the operation.
     #[error("forbidden: {0}")]
     Forbidden(String),
@@ -32,17 +35,38 @@ pub(crate) enum Refusal {
     /// Flink did not answer (upstream's fault).
     #[error("Flink is not reachable: {0}")]
     Upstream(String),
+    /// The client did not send the whole request in time.
+    #[error(
+        "request timeout: the request body did not arrive within {0} s (gateway.timeouts.request_seconds)"
+    )]
+    ClientTimeout(u64),
+    /// Flink did not answer in time.
+    #[error("Flink did not answer within {0} s (gateway.timeouts.request_seconds)")]
+    UpstreamTimeout(u64),
+    /// Not ready to serve (the admin listener's `/readyz`).
+    #[error("not ready: {0}")]
+    Unavailable(String),
 }
 
 impl Refusal {
+    pub(crate) fn unauthenticated(reason: &'static str, message: impl Into<String>) -> Refusal {
+        Refusal::Unauthenticated {
+            reason,
+            message: message.into(),
+        }
+    }
+
     pub(crate) fn status(&self) -> StatusCode {
         match self {
             Refusal::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Refusal::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Refusal::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
             Refusal::Forbidden(_) => StatusCode::FORBIDDEN,
             Refusal::UnknownRoute(_) => StatusCode::NOT_FOUND,
             Refusal::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Refusal::Upstream(_) => StatusCode::BAD_GATEWAY,
+            Refusal::ClientTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Refusal::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            Refusal::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 

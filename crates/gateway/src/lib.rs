@@ -1,87 +1,122 @@
 //! The gateway: a TLS side-car in front of Flink's REST API and Web UI.
 //!
-//! Data flows one way: request → parse the target once ([`RequestTarget`]) → authenticate
-//! (client certificate) → classify by the route catalogue → decide by policy → audit →
-//! forward exactly that target to Flink on loopback → stream the answer back. Denied
-//! requests never reach Flink.
+//! Data flows one way: request → parse the target once ([`flinkguard_policy::RequestTarget`])
+//! → authenticate (trusted proxy, client certificate, bearer token, anonymous; see `authn`) →
+//! classify by the route catalogue → decide by policy → audit → forward exactly that target to
+//! Flink on loopback → stream the answer back. Denied requests never reach Flink.
 //!
-//! This is the first slice of the gateway: mTLS authentication, authorization by operation,
-//! audit lines on stdout, streamed forwarding over plain HTTP to Flink on loopback.
+//! Everything that can change while the gateway runs (certificates, CAs, policy, token keys,
+//! trusted proxies, limits) lives in one immutable snapshot that a reload swaps atomically.
 #![forbid(unsafe_code)]
 
+mod admin;
 mod audit;
 mod authn;
+mod body;
+mod conn;
 mod error;
+mod metrics;
 mod proxy;
+mod reload;
 mod settings;
 mod tls;
+mod upstream;
 
-pub use settings::{GatewayError, GatewaySettings};
+pub use settings::{GatewayError, GatewayOptions};
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
+use tokio::sync::{Semaphore, watch};
 
-/// A TLS handshake that takes longer than this is dropped (slowloris).
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// HTTP/1 request headers must arrive within this time.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Where the gateway listens, once bound.
+#[derive(Debug, Clone, Copy)]
+pub struct Bound {
+    /// The TLS listener for clients.
+    pub listen: SocketAddr,
+    /// The admin listener, if on.
+    pub admin: Option<SocketAddr>,
+    /// Flink's REST endpoint the gateway forwards to.
+    pub upstream: SocketAddr,
+    /// Whether the gateway talks https to Flink.
+    pub upstream_tls: bool,
+}
 
-/// Serves until `shutdown` completes; returns the address it listened on through `bound`.
+/// Loads the configuration, serves until `shutdown` completes, then drains: no new
+/// connections, requests in flight get `gateway.timeouts.shutdown_grace_seconds` to finish.
 pub async fn run(
-    settings: GatewaySettings,
-    bound: impl FnOnce(std::net::SocketAddr),
+    options: GatewayOptions,
+    bound: impl FnOnce(Bound),
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), GatewayError> {
-    let acceptor = TlsAcceptor::from(tls::server_config(&settings)?);
-    let listener = TcpListener::bind(settings.listen)
+    let snapshot = settings::Snapshot::load(&options)?;
+    let fixed = snapshot.fixed.clone();
+    let listener = TcpListener::bind(fixed.listen)
         .await
-        .map_err(|e| GatewayError::Listen(settings.listen, e))?;
-    bound(
-        listener
-            .local_addr()
-            .map_err(|e| GatewayError::Listen(settings.listen, e))?,
-    );
-    let audit = audit::AuditSink::open(settings.audit_stdout, settings.audit_file.as_deref())
-        .map_err(|source| GatewayError::Audit {
-            path: settings.audit_file.clone().unwrap_or_default(),
+        .map_err(|e| GatewayError::Listen(fixed.listen, e))?;
+    let admin_listener = match fixed.admin_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|e| GatewayError::Listen(addr, e))?,
+        ),
+        None => None,
+    };
+    let audit = audit::AuditSink::open(fixed.audit_stdout, fixed.audit_file.as_deref()).map_err(
+        |source| GatewayError::Audit {
+            path: fixed.audit_file.clone().unwrap_or_default(),
             source,
-        })?;
-    let state = Arc::new(proxy::State::new(settings, audit));
+        },
+    )?;
+    let local = |l: &TcpListener, addr| l.local_addr().map_err(|e| GatewayError::Listen(addr, e));
+    bound(Bound {
+        listen: local(&listener, fixed.listen)?,
+        admin: match (&admin_listener, fixed.admin_listen) {
+            (Some(l), Some(addr)) => Some(local(l, addr)?),
+            _ => None,
+        },
+        upstream: snapshot.upstream.address,
+        upstream_tls: snapshot.upstream.base.starts_with("https:"),
+    });
+    let grace = snapshot.timeouts.shutdown_grace;
+    let state = Arc::new(proxy::State::new(snapshot, audit));
+    let admin_task = admin_listener.map(|l| tokio::spawn(admin::serve(l, state.clone())));
+    let reload_task = tokio::spawn(reload::watch(state.clone(), options));
+
+    let max = u32::try_from(fixed.max_connections).unwrap_or(u32::MAX);
+    let permits = Arc::new(Semaphore::new(max as usize));
+    let (stop, stopped) = watch::channel(false);
     tokio::pin!(shutdown);
     loop {
-        tokio::select! {
-            () = &mut shutdown => return Ok(()),
-            accepted = listener.accept() => {
-                let Ok((tcp, peer)) = accepted else { continue };
-                let acceptor = acceptor.clone();
-                let state = state.clone();
-                tokio::spawn(async move {
-                    let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await else {
-                        return;
-                    };
-                    let identity = tls
-                        .get_ref()
-                        .1
-                        .peer_certificates()
-                        .and_then(|chain| chain.first())
-                        .map(|cert| authn::principal_from_certificate(cert, peer));
-                    let connection = Arc::new(proxy::Connection { peer, identity });
-                    let service = hyper::service::service_fn(move |request| {
-                        proxy::handle(state.clone(), connection.clone(), request)
-                    });
-                    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                    // Slowloris: a client gets this long to send a request's headers.
-                    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
-                    let _ = builder
-                        .serve_connection(TokioIo::new(tls), service)
-                        .await;
-                });
-            }
-        }
+        // At the connection limit, further clients wait in the listen backlog.
+        let permit = tokio::select! {
+            () = &mut shutdown => break,
+            permit = permits.clone().acquire_owned() => permit,
+        };
+        let Ok(permit) = permit else { break };
+        let accepted = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
+        };
+        let Ok((tcp, peer)) = accepted else { continue };
+        tokio::spawn(conn::serve(
+            state.clone(),
+            tcp,
+            peer,
+            stopped.clone(),
+            permit,
+        ));
     }
+    // Drain: stop accepting, ask every connection to finish, wait for them (each holds a
+    // permit) up to the grace period.
+    drop(listener);
+    reload_task.abort();
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(grace, permits.acquire_many(max)).await;
+    if let Some(task) = admin_task {
+        task.abort();
+    }
+    Ok(())
 }

@@ -1,23 +1,23 @@
 //! Per request: parse, authenticate, classify, decide, audit, forward.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use arc_swap::ArcSwap;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 
-use flinkguard_policy::{AuthMethod, Decision, Method, Principal, RequestTarget, RouteCatalogue};
+use flinkguard_policy::{Decision, Method, Principal, RequestTarget, RouteCatalogue};
 
-use crate::GatewaySettings;
 use crate::audit::{AuditLine, AuditSink};
+use crate::authn::{Connection, authenticate};
+use crate::body::{BodyFault, ClientBody};
 use crate::error::{Body, BoxError, Refusal};
+use crate::metrics::Metrics;
+use crate::settings::Snapshot;
 
 /// Largest body read to decide a request whose body changes its operation (a savepoint
 /// request is a few hundred bytes).
@@ -63,32 +63,25 @@ const STRIPPED_RESPONSE_HEADERS: &[&str] = &[
     "upgrade",
 ];
 
-/// What every request shares: the catalogue, the policy, the connection pool to Flink.
+/// What every request shares: the current snapshot, the audit sink, the metrics.
 pub(crate) struct State {
-    settings: GatewaySettings,
-    catalogue: RouteCatalogue,
-    client: Client<HttpConnector, Body>,
+    pub(crate) snapshot: ArcSwap<Snapshot>,
+    pub(crate) catalogue: RouteCatalogue,
+    pub(crate) audit: AuditSink,
+    pub(crate) metrics: Metrics,
     next_request_id: AtomicU64,
-    audit: AuditSink,
 }
 
 impl State {
-    pub(crate) fn new(settings: GatewaySettings, audit: AuditSink) -> State {
+    pub(crate) fn new(snapshot: Snapshot, audit: AuditSink) -> State {
         State {
-            audit,
-            settings,
+            snapshot: ArcSwap::from_pointee(snapshot),
             catalogue: RouteCatalogue::new(),
-            client: Client::builder(TokioExecutor::new()).build_http(),
+            audit,
+            metrics: Metrics::default(),
             next_request_id: AtomicU64::new(1),
         }
     }
-}
-
-/// What the TLS handshake established about a connection.
-pub(crate) struct Connection {
-    pub(crate) peer: SocketAddr,
-    /// `None`: no client certificate; `Some(Err)`: a verified certificate without a usable identity.
-    pub(crate) identity: Option<Result<Principal, String>>,
 }
 
 /// What the decision step knows, for the audit line.
@@ -108,6 +101,8 @@ pub(crate) async fn handle(
     request: Request<Incoming>,
 ) -> Result<Response<Body>, std::convert::Infallible> {
     let started = Instant::now();
+    // One snapshot for the whole request, even if a reload happens meanwhile.
+    let snapshot = state.snapshot.load_full();
     let request_id = state.next_request_id.fetch_add(1, Ordering::Relaxed);
     let method_text = request.method().as_str().to_owned();
     let target_text = request
@@ -115,10 +110,38 @@ pub(crate) async fn handle(
         .path_and_query()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_default();
+    let (parts, body) = request.into_parts();
+    let (body, progress) = ClientBody::new(body, snapshot.max_body_bytes);
+    let request = Request::from_parts(parts, body);
     let mut facts = Facts::default();
-    let response = match decide_and_forward(&state, &connection, request, &mut facts).await {
+    let limit = snapshot.timeouts.request;
+    let outcome = tokio::time::timeout(
+        limit,
+        decide_and_forward(&state, &snapshot, &connection, request, &mut facts),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Err(if progress.finished() {
+            Refusal::UpstreamTimeout(limit.as_secs())
+        } else {
+            Refusal::ClientTimeout(limit.as_secs())
+        })
+    });
+    let response = match outcome {
         Ok(response) => response,
         Err(refusal) => {
+            // A body the client broke or overran is the client's fault, whatever error the
+            // upstream connection reported because of it.
+            let refusal = match (refusal, progress.fault()) {
+                (Refusal::Upstream(_), Some(fault)) => fault.into_refusal(),
+                (refusal, _) => refusal,
+            };
+            match &refusal {
+                Refusal::Unauthenticated { reason, .. } => state.metrics.auth_failure(reason),
+                Refusal::Upstream(_) => state.metrics.upstream_error("unreachable"),
+                Refusal::UpstreamTimeout(_) => state.metrics.upstream_error("timeout"),
+                _ => {}
+            }
             facts.reason = Some(refusal.to_string());
             refusal.into_response()
         }
@@ -130,6 +153,13 @@ pub(crate) async fn handle(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
+    let duration = started.elapsed();
+    state.metrics.request(
+        facts.operation,
+        decision,
+        response.status().as_u16(),
+        duration,
+    );
     state.audit.emit(&AuditLine {
         time: time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
@@ -146,7 +176,7 @@ pub(crate) async fn handle(
         reason: facts.reason,
         status: response.status().as_u16(),
         bytes,
-        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        duration_ms: duration.as_secs_f64() * 1000.0,
         job_id: facts.job_id.as_deref(),
     });
     Ok(response)
@@ -154,8 +184,9 @@ pub(crate) async fn handle(
 
 async fn decide_and_forward(
     state: &State,
+    snapshot: &Snapshot,
     connection: &Connection,
-    request: Request<Incoming>,
+    request: Request<ClientBody>,
     facts: &mut Facts,
 ) -> Result<Response<Body>, Refusal> {
     // An HTTP/1 absolute-form target (`GET http://elsewhere/jobs`) would let the path we
@@ -178,7 +209,7 @@ async fn decide_and_forward(
         .parse()
         .map_err(Refusal::BadRequest)?;
 
-    let principal = authenticate(state, connection, request.headers())?;
+    let principal = authenticate(snapshot, connection, request.headers())?;
     let principal = facts.principal.insert(principal);
 
     let mut classification = state
@@ -194,11 +225,8 @@ async fn decide_and_forward(
     match declared {
         Some(None) => return Err(Refusal::BadRequest("malformed Content-Length".into())),
         // Answered before a byte of the body is read.
-        Some(Some(length)) if length > state.settings.max_body_bytes as u64 => {
-            return Err(Refusal::TooLarge(format!(
-                "{length} bytes is over the gateway's limit of {} (gateway.max_body_bytes)",
-                state.settings.max_body_bytes
-            )));
+        Some(Some(length)) if length > snapshot.max_body_bytes => {
+            return Err(BodyFault::TooLarge(snapshot.max_body_bytes).into_refusal());
         }
         _ => {}
     }
@@ -206,10 +234,11 @@ async fn decide_and_forward(
         let collected = Limited::new(body, MAX_DECISION_BODY)
             .collect()
             .await
-            .map_err(|_| {
-                Refusal::TooLarge(format!(
+            .map_err(|e| match e.downcast::<BodyFault>() {
+                Ok(fault) => fault.into_refusal(),
+                Err(_) => Refusal::TooLarge(format!(
                     "more than {MAX_DECISION_BODY} bytes for a request decided by its body"
-                ))
+                )),
             })?
             .to_bytes();
         classification.refine_with_body(&collected);
@@ -219,37 +248,36 @@ async fn decide_and_forward(
     } else {
         // Streamed as it arrives; a body longer than the limit (chunked, or an HTTP/2 stream
         // without content-length) is cut off with an error instead of reaching Flink whole.
-        Limited::new(body, state.settings.max_body_bytes).boxed_unsync()
+        body.boxed_unsync()
     };
     facts.operation = Some(classification.operation.name());
 
-    match state
-        .settings
-        .policy
-        .decide(principal, classification.operation)
-    {
+    match snapshot.policy.decide(principal, classification.operation) {
         Decision::Allow { role, via } => {
             facts.allowed = true;
             facts.reason = Some(format!("role {role} ({via})"));
         }
         Decision::Deny { reason } => return Err(Refusal::Forbidden(reason)),
     }
-    forward(state, connection, parts, target, body).await
+    forward(snapshot, connection, parts, target, body).await
 }
 
 async fn forward(
-    state: &State,
+    snapshot: &Snapshot,
     connection: &Connection,
     parts: http::request::Parts,
     target: RequestTarget,
     body: Body,
 ) -> Result<Response<Body>, Refusal> {
-    let upstream = state.settings.upstream;
-    let uri: http::Uri = format!("http://{upstream}{}", target.as_str())
+    let upstream = &snapshot.upstream;
+    let uri: http::Uri = format!("{}{}", upstream.base, target.as_str())
         .parse()
         .map_err(|_| Refusal::BadRequest("unforwardable target".into()))?;
     let mut headers = parts.headers;
     strip(&mut headers, STRIPPED_REQUEST_HEADERS);
+    // Whatever the trusted-proxy headers are named, they never reach Flink.
+    headers.remove(&snapshot.trusted_proxies.user_header);
+    headers.remove(&snapshot.trusted_proxies.groups_header);
     if let Ok(value) = HeaderValue::from_str(&connection.peer.ip().to_string()) {
         headers.insert(HeaderName::from_static("x-forwarded-for"), value);
     }
@@ -264,11 +292,11 @@ async fn forward(
     *upstream_request.method_mut() = parts.method;
     *upstream_request.uri_mut() = uri;
     *upstream_request.headers_mut() = headers;
-    let response = state
+    let response = upstream
         .client
         .request(upstream_request)
         .await
-        .map_err(|e| Refusal::Upstream(e.to_string()))?;
+        .map_err(|e| Refusal::Upstream(error_chain(&e)))?;
     let (mut parts, body) = response.into_parts();
     strip(&mut parts.headers, STRIPPED_RESPONSE_HEADERS);
     Ok(Response::from_parts(
@@ -277,49 +305,16 @@ async fn forward(
     ))
 }
 
-/// Authentication, in documented order: a verified client certificate; else a bearer token
-/// (service token or IdP JWT). A certificate wins over a token sent alongside it.
-fn authenticate(
-    state: &State,
-    connection: &Connection,
-    headers: &HeaderMap,
-) -> Result<Principal, Refusal> {
-    match &connection.identity {
-        Some(Ok(principal)) => return Ok(principal.clone()),
-        Some(Err(problem)) => return Err(Refusal::Unauthenticated(problem.clone())),
-        None => {}
+/// An error and its causes, `: `-separated (hyper's own message alone says little).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
     }
-    let mut authorizations = headers.get_all(header::AUTHORIZATION).iter();
-    let (Some(value), None) = (authorizations.next(), authorizations.next()) else {
-        return Err(Refusal::Unauthenticated(
-            "present a client certificate or one bearer token".into(),
-        ));
-    };
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| {
-            Refusal::Unauthenticated("the Authorization header is not `Bearer <token>`".into())
-        })?;
-    let tokens =
-        state.settings.tokens.as_ref().ok_or_else(|| {
-            Refusal::Unauthenticated("bearer tokens are not accepted here".into())
-        })?;
-    let verified = tokens
-        .verify(token.trim(), time::OffsetDateTime::now_utc())
-        .map_err(|e| Refusal::Unauthenticated(format!("invalid token ({}): {e}", e.code())))?;
-    let method = if verified.issuer == state.settings.service_issuer {
-        AuthMethod::ServiceToken
-    } else {
-        AuthMethod::Jwt
-    };
-    Ok(Principal {
-        user: verified.user,
-        groups: verified.groups,
-        method,
-        peer: Some(connection.peer),
-    })
+    text
 }
 
 /// Removes the listed headers and every header the `Connection` header names.

@@ -1,93 +1,218 @@
+//! What the gateway runs with, read from flinkguard.yaml and the PKI.
+//!
+//! Two parts: [`Fixed`] settings bound at start (listen addresses, the audit file), and a
+//! [`Snapshot`] of everything hot-reloadable (certificates, policy, token keys, trusted
+//! proxies, limits). A snapshot is built completely or not at all: a reload that fails keeps
+//! the last good one.
+
 use std::net::SocketAddr;
-use std::path::PathBuf;
-
-use flinkguard_config::LoadedConfig;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
+use flinkguard_config::{ClientCertificates, Config, GroupAttribute, LoadedConfig};
 use flinkguard_policy::Policy;
-use flinkguard_token::{Verifier, VerifierConfig, VerifierSet};
+use flinkguard_token::{KeySet, Verifier, VerifierConfig, VerifierSet};
+use http::HeaderName;
+use ipnet::IpNet;
 
-/// Everything the gateway runs with, resolved from flinkguard.yaml and the PKI.
+use crate::upstream::Upstream;
+
+/// Where the gateway was told to start: the config file and command-line overrides.
 #[derive(Debug, Clone)]
-pub struct GatewaySettings {
-    /// Where clients connect.
-    pub listen: SocketAddr,
-    /// Flink's REST endpoint on loopback (`127.0.0.1:8081`).
-    pub upstream: SocketAddr,
-    /// Server certificate chain, PEM.
-    pub server_cert: PathBuf,
-    /// Server private key, PEM.
-    pub server_key: PathBuf,
-    /// CA certificates that client certificates must chain to, PEM.
-    pub client_ca: Vec<PathBuf>,
-    /// The policy requests are decided by.
-    pub policy: Policy,
-    /// Verifies bearer tokens; `None` accepts none.
-    pub tokens: Option<Arc<VerifierSet>>,
-    /// The issuer of service tokens, to tell them apart from IdP tokens in audit lines.
-    pub service_issuer: String,
-    /// Append audit lines here (fdatasync'd per line before the response).
-    pub audit_file: Option<PathBuf>,
-    /// Also write audit lines to stdout.
-    pub audit_stdout: bool,
-    /// Largest request body forwarded; larger declared bodies get 413 before being read.
-    pub max_body_bytes: usize,
+pub struct GatewayOptions {
+    /// flinkguard.yaml.
+    pub config_path: PathBuf,
+    /// Overrides `gateway.listen`.
+    pub listen: Option<SocketAddr>,
+    /// Overrides `gateway.admin_listen` (`Some(None)`: no admin listener).
+    pub admin_listen: Option<Option<SocketAddr>>,
 }
 
-impl GatewaySettings {
-    /// The settings a `flinkguard.yaml` describes. With service tokens on, the signing key is
-    /// created if missing (never replaced), so tokens minted later verify without a restart.
-    pub fn from_config(
-        loaded: &LoadedConfig,
-        listen: SocketAddr,
-    ) -> Result<GatewaySettings, GatewayError> {
+/// Settings bound when the gateway starts; a reload that changes them is logged and ignored.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Fixed {
+    pub(crate) listen: SocketAddr,
+    pub(crate) admin_listen: Option<SocketAddr>,
+    pub(crate) max_connections: usize,
+    pub(crate) audit_file: Option<PathBuf>,
+    pub(crate) audit_stdout: bool,
+}
+
+impl Fixed {
+    pub(crate) fn from_config(loaded: &LoadedConfig, options: &GatewayOptions) -> Fixed {
+        let gateway = &loaded.config.gateway;
+        Fixed {
+            listen: options.listen.unwrap_or(gateway.listen),
+            admin_listen: options.admin_listen.unwrap_or(gateway.admin_listen),
+            max_connections: gateway.max_connections,
+            audit_file: gateway.audit_file.as_ref().map(|p| loaded.base_dir.join(p)),
+            audit_stdout: gateway.audit_stdout,
+        }
+    }
+}
+
+/// Identity headers believed from proxies at these addresses.
+#[derive(Debug, Clone)]
+pub(crate) struct TrustedProxies {
+    pub(crate) cidrs: Vec<IpNet>,
+    pub(crate) user_header: HeaderName,
+    pub(crate) groups_header: HeaderName,
+}
+
+impl TrustedProxies {
+    pub(crate) fn trusts(&self, peer: SocketAddr) -> bool {
+        let ip = peer.ip().to_canonical();
+        self.cidrs.iter().any(|net| net.contains(&ip))
+    }
+}
+
+/// Time limits, from `gateway.timeouts`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timeouts {
+    pub(crate) header_read: Duration,
+    pub(crate) idle: Duration,
+    pub(crate) request: Duration,
+    pub(crate) shutdown_grace: Duration,
+}
+
+/// Everything a request is decided and forwarded with; replaced whole on reload.
+pub(crate) struct Snapshot {
+    pub(crate) fixed: Fixed,
+    pub(crate) tls: Arc<rustls::ServerConfig>,
+    pub(crate) group_attributes: Vec<GroupAttribute>,
+    pub(crate) policy: Policy,
+    /// Verifies bearer tokens; `None` accepts none.
+    pub(crate) tokens: Option<VerifierSet>,
+    /// The issuer of service tokens, to tell them apart from IdP tokens in audit lines.
+    pub(crate) service_issuer: String,
+    pub(crate) trusted_proxies: TrustedProxies,
+    pub(crate) upstream: Upstream,
+    pub(crate) max_body_bytes: u64,
+    pub(crate) timeouts: Timeouts,
+    /// The files this snapshot was built from; a change to any of them triggers a reload.
+    pub(crate) sources: Vec<PathBuf>,
+}
+
+impl Snapshot {
+    /// Reads flinkguard.yaml and every file it points to.
+    pub(crate) fn load(options: &GatewayOptions) -> Result<Snapshot, GatewayError> {
+        let loaded =
+            Config::load(&options.config_path).map_err(|e| GatewayError::Config(e.to_string()))?;
+        let gateway = &loaded.config.gateway;
         let pki = loaded.pki();
+        let resolve = |p: &Path| loaded.base_dir.join(p);
+        let mut sources = vec![options.config_path.clone()];
+
+        let mut client_ca = vec![pki.ca_cert()];
+        client_ca.extend(gateway.client_ca_files.iter().map(|p| resolve(p)));
+        let tls = crate::tls::server_config(
+            &pki.rest_cert(),
+            &pki.rest_key(),
+            &client_ca,
+            gateway.client_certificates == ClientCertificates::Required,
+        )?;
+        sources.extend([pki.rest_cert(), pki.rest_key()]);
+        sources.extend(client_ca);
+
         let service_issuer = flinkguard_token::service_issuer(&loaded.config.cluster.name);
-        let tokens = if loaded.config.gateway.service_tokens {
+        let mut verifiers = Vec::new();
+        if gateway.service_tokens {
+            // Created if missing (never replaced), so tokens minted later verify.
             let key = flinkguard_token::SigningKey::load_or_create(&pki)
                 .map_err(|e| GatewayError::Tokens(e.to_string()))?;
-            let verifier = Verifier::new(
-                VerifierConfig::new(
-                    vec![service_issuer.clone()],
-                    vec![flinkguard_token::DEFAULT_SERVICE_AUDIENCE.to_owned()],
-                ),
-                key.key_set()
-                    .map_err(|e| GatewayError::Tokens(e.to_string()))?,
-            )
-            .map_err(|e| GatewayError::Tokens(e.to_string()))?;
-            Some(Arc::new(
-                VerifierSet::new(vec![verifier])
-                    .map_err(|e| GatewayError::Tokens(e.to_string()))?,
-            ))
-        } else {
+            verifiers.push(
+                Verifier::new(
+                    VerifierConfig::new(
+                        vec![service_issuer.clone()],
+                        vec![flinkguard_token::DEFAULT_SERVICE_AUDIENCE.to_owned()],
+                    ),
+                    key.key_set()
+                        .map_err(|e| GatewayError::Tokens(e.to_string()))?,
+                )
+                .map_err(|e| GatewayError::Tokens(e.to_string()))?,
+            );
+            let files = flinkguard_token::SigningKeyFiles::in_pki(&pki);
+            sources.extend([files.key, files.jwks]);
+        }
+        for (index, issuer) in gateway.jwt.iter().enumerate() {
+            let field = format!("gateway.jwt[{index}]");
+            let keys = match (&issuer.jwks_file, &issuer.jwks_url) {
+                (Some(file), _) => {
+                    let file = resolve(file);
+                    sources.push(file.clone());
+                    KeySet::from_jwks_file(&file)
+                        .map_err(|e| GatewayError::Tokens(format!("{field}.jwks_file: {e}")))?
+                }
+                _ => {
+                    return Err(GatewayError::Tokens(format!(
+                        "{field}.jwks_url: not supported yet; use jwks_file"
+                    )));
+                }
+            };
+            let config = VerifierConfig {
+                issuers: issuer.issuers.clone(),
+                audiences: issuer.audiences.clone(),
+                leeway: Duration::from_secs(issuer.leeway_seconds),
+                user_claim: issuer.user_claim.clone(),
+                groups_claim: issuer.groups_claim.clone(),
+            };
+            verifiers.push(
+                Verifier::new(config, keys)
+                    .map_err(|e| GatewayError::Tokens(format!("{field}: {e}")))?,
+            );
+        }
+        let tokens = if verifiers.is_empty() {
             None
+        } else {
+            Some(VerifierSet::new(verifiers).map_err(|e| GatewayError::Tokens(e.to_string()))?)
         };
-        Ok(GatewaySettings {
-            listen,
-            upstream: SocketAddr::from(([127, 0, 0, 1], loaded.config.flink.rest_port)),
-            server_cert: pki.rest_cert(),
-            server_key: pki.rest_key(),
-            client_ca: vec![pki.ca_cert()],
+
+        let proxies = &gateway.trusted_proxies;
+        // Checked by the config parser already.
+        let header = |name: &str| {
+            HeaderName::try_from(name.to_ascii_lowercase())
+                .map_err(|e| GatewayError::Config(format!("gateway.trusted_proxies: {e}")))
+        };
+        let trusted_proxies = TrustedProxies {
+            cidrs: proxies.cidrs.clone(),
+            user_header: header(&proxies.user_header)?,
+            groups_header: header(&proxies.groups_header)?,
+        };
+
+        let upstream_ca = gateway.upstream_ca_file.as_ref().map(|p| resolve(p));
+        sources.extend(upstream_ca.clone());
+        let upstream = Upstream::new(loaded.config.flink.rest_port, upstream_ca.as_deref())?;
+
+        let t = &gateway.timeouts;
+        Ok(Snapshot {
+            fixed: Fixed::from_config(&loaded, options),
+            tls,
+            group_attributes: gateway.group_attributes.clone(),
             policy: loaded.policy.clone(),
             tokens,
             service_issuer,
-            audit_file: loaded
-                .config
-                .gateway
-                .audit_file
-                .as_ref()
-                .map(|p| loaded.base_dir.join(p)),
-            audit_stdout: loaded.config.gateway.audit_stdout,
-            max_body_bytes: usize::try_from(loaded.config.gateway.max_body_bytes)
-                .unwrap_or(usize::MAX),
+            trusted_proxies,
+            upstream,
+            max_body_bytes: gateway.max_body_bytes,
+            timeouts: Timeouts {
+                header_read: Duration::from_secs(t.header_read_seconds),
+                idle: Duration::from_secs(t.idle_seconds),
+                request: Duration::from_secs(t.request_seconds),
+                shutdown_grace: Duration::from_secs(t.shutdown_grace_seconds),
+            },
+            sources,
         })
     }
 }
 
-/// Why the gateway cannot start; each names the file or address and the fix.
+/// Why the gateway cannot start or reload; each names the file or address and the fix.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum GatewayError {
+    /// flinkguard.yaml cannot be used.
+    #[error("{0}")]
+    Config(String),
     /// A certificate or key file is missing or unusable.
     #[error("{}: {problem}", path.display())]
     Pem {
@@ -100,7 +225,7 @@ pub enum GatewayError {
     #[error("TLS configuration: {0}")]
     Tls(String),
     /// The token verification keys cannot be set up.
-    #[error("service tokens: {0}")]
+    #[error("bearer tokens: {0}")]
     Tokens(String),
     /// The audit file cannot be opened: the gateway does not run unaudited.
     #[error("cannot open the audit file {}: {source}", path.display())]
@@ -110,9 +235,9 @@ pub enum GatewayError {
         /// Why.
         source: std::io::Error,
     },
-    /// The listen address cannot be bound.
+    /// A listen address cannot be bound.
     #[error(
-        "cannot listen on {0}: {1} (is another gateway running? choose another address with --listen)"
+        "cannot listen on {0}: {1} (is another gateway running? choose another address with --listen / --admin-listen)"
     )]
     Listen(SocketAddr, std::io::Error),
 }

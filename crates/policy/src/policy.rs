@@ -84,6 +84,10 @@ pub struct PolicyConfig {
     /// Who gets which role.
     #[serde(default)]
     pub bindings: Vec<Binding>,
+    /// The role of callers who present no credentials at all. Unset (the default): they get
+    /// 401. Bindings never apply to anonymous callers, whatever name they claim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anonymous_role: Option<String>,
 }
 
 /// Binds a role to users and groups.
@@ -129,6 +133,11 @@ pub enum PolicyError {
         /// The missing role.
         role: String,
     },
+    /// `anonymous_role` names a role that does not exist.
+    #[error(
+        "policy.anonymous_role: role `{0}` is not defined (built-in: viewer, operator, developer, admin)"
+    )]
+    UnknownAnonymousRole(String),
     /// A binding with neither users nor groups grants nothing and is probably a mistake.
     #[error("policy.bindings[{0}]: list at least one user or group")]
     EmptyBinding(usize),
@@ -170,6 +179,7 @@ pub fn builtin_roles() -> Vec<(&'static str, BTreeSet<Operation>)> {
 pub struct Policy {
     roles: BTreeMap<String, BTreeSet<Operation>>,
     bindings: Vec<Binding>,
+    anonymous_role: Option<String>,
 }
 
 impl Policy {
@@ -210,15 +220,26 @@ impl Policy {
                 return Err(PolicyError::EmptyBinding(index));
             }
         }
+        if let Some(role) = config
+            .anonymous_role
+            .as_ref()
+            .filter(|r| !roles.contains_key(*r))
+        {
+            return Err(PolicyError::UnknownAnonymousRole(role.clone()));
+        }
         Ok(Policy {
             roles,
             bindings: config.bindings.clone(),
+            anonymous_role: config.anonymous_role.clone(),
         })
     }
 
     /// Decides whether `principal` may perform `operation`. Default deny; the first binding
     /// (in file order) whose role grants the operation allows it.
     pub fn decide(&self, principal: &Principal, operation: Operation) -> Decision {
+        if principal.method == AuthMethod::Anonymous {
+            return self.decide_anonymous(operation);
+        }
         let mut bound_roles = Vec::new();
         for binding in &self.bindings {
             let via = if binding.users.contains(&principal.user) {
@@ -251,6 +272,33 @@ impl Policy {
             )
         };
         Decision::Deny { reason }
+    }
+
+    /// Whether callers without credentials are let in (with [`Policy::anonymous_role`]).
+    pub fn anonymous_role(&self) -> Option<&str> {
+        self.anonymous_role.as_deref()
+    }
+
+    fn decide_anonymous(&self, operation: Operation) -> Decision {
+        let Some(role) = &self.anonymous_role else {
+            return Decision::Deny {
+                reason: "anonymous access is off (policy.anonymous_role)".into(),
+            };
+        };
+        if self
+            .roles
+            .get(role)
+            .is_some_and(|ops| ops.contains(&operation))
+        {
+            Decision::Allow {
+                role: role.clone(),
+                via: "anonymous".into(),
+            }
+        } else {
+            Decision::Deny {
+                reason: format!("{operation} is not granted to anonymous callers by role {role}"),
+            }
+        }
     }
 
     /// The operations of a role.
@@ -297,6 +345,7 @@ mod tests {
                     groups: vec!["audit".into()],
                 },
             ],
+            anonymous_role: None,
         })
         .unwrap()
     }
@@ -336,6 +385,40 @@ mod tests {
     }
 
     #[test]
+    fn anonymous_callers_get_only_the_anonymous_role_never_bindings() {
+        // A binding for the user `dev` must not apply to an anonymous caller named `dev`.
+        let anonymous = Principal {
+            method: AuthMethod::Anonymous,
+            ..principal("dev", &["audit"])
+        };
+        let off = policy();
+        assert!(matches!(
+            off.decide(&anonymous, Operation::JobsRead),
+            Decision::Deny { reason } if reason.contains("policy.anonymous_role")
+        ));
+        let mut config = PolicyConfig {
+            anonymous_role: Some("viewer".into()),
+            ..PolicyConfig::default()
+        };
+        let on = Policy::new(&config).unwrap();
+        assert_eq!(on.anonymous_role(), Some("viewer"));
+        assert_eq!(
+            on.decide(&anonymous, Operation::JobsRead),
+            Decision::Allow {
+                role: "viewer".into(),
+                via: "anonymous".into()
+            }
+        );
+        assert!(!on.decide(&anonymous, Operation::JarsRun).is_allowed());
+        assert!(!on.decide(&anonymous, Operation::ClusterConfig).is_allowed());
+        config.anonymous_role = Some("nobody".into());
+        assert_eq!(
+            Policy::new(&config).unwrap_err(),
+            PolicyError::UnknownAnonymousRole("nobody".into())
+        );
+    }
+
+    #[test]
     fn roles_nest_and_admin_has_everything() {
         let roles = builtin_roles();
         for pair in roles.windows(2) {
@@ -362,6 +445,7 @@ mod tests {
         let bad_op = PolicyConfig {
             roles: [("x".to_owned(), vec!["jobs.nuke".to_owned()])].into(),
             bindings: vec![],
+            anonymous_role: None,
         };
         assert!(
             Policy::new(&bad_op)
@@ -372,6 +456,7 @@ mod tests {
         let redefined = PolicyConfig {
             roles: [("admin".to_owned(), vec![])].into(),
             bindings: vec![],
+            anonymous_role: None,
         };
         assert!(matches!(
             Policy::new(&redefined),
@@ -384,6 +469,7 @@ mod tests {
                 users: vec!["a".into()],
                 groups: vec![],
             }],
+            anonymous_role: None,
         };
         assert!(
             Policy::new(&missing)
@@ -398,6 +484,7 @@ mod tests {
                 users: vec![],
                 groups: vec![],
             }],
+            anonymous_role: None,
         };
         assert_eq!(
             Policy::new(&empty).unwrap_err(),

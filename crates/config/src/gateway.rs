@@ -1,0 +1,272 @@
+//! `gateway:` — how the side-car in front of Flink's REST API listens, authenticates,
+//! forwards and audits.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+
+/// `gateway:`
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewaySection {
+    /// Where clients connect (TLS). Loopback by default; `0.0.0.0:8443` exposes it.
+    pub listen: SocketAddr,
+    /// The admin listener (`/healthz`, `/readyz`, `/metrics`), plain HTTP. Loopback by
+    /// default; `null` turns it off.
+    pub admin_listen: Option<SocketAddr>,
+    /// `optional`: a client certificate is requested and, when sent, verified; callers
+    /// without one may use a bearer token. `required`: the TLS handshake fails without one.
+    pub client_certificates: ClientCertificates,
+    /// CA bundles (PEM) client certificates may chain to, besides the PKI's own `ca.crt`:
+    /// e.g. the Kubernetes CA.
+    pub client_ca_files: Vec<PathBuf>,
+    /// Which subject attributes of a client certificate are the caller's groups.
+    pub group_attributes: Vec<GroupAttribute>,
+    /// Accept bearer tokens minted by `flinkguard token issue` (issuer `flinkguard:<cluster>`,
+    /// audience `flinkguard`), verified with `pki/token-signing.jwks`.
+    pub service_tokens: bool,
+    /// Identity providers whose bearer JWTs are accepted.
+    pub jwt: Vec<JwtIssuer>,
+    /// Proxies (by address) whose identity headers are believed. Empty by default.
+    pub trusted_proxies: TrustedProxies,
+    /// When Flink's REST endpoint itself speaks TLS (`security.ssl.rest.enabled`): the CA
+    /// (PEM) its certificate must chain to; the gateway then connects with https and trusts
+    /// nothing else. Unset: plain http to Flink on loopback.
+    pub upstream_ca_file: Option<PathBuf>,
+    /// Time limits that keep slow or stuck clients from holding resources.
+    pub timeouts: Timeouts,
+    /// Connections served at once; further clients wait in the listen backlog.
+    pub max_connections: usize,
+    /// Append one JSON audit line per request to this file (relative to flinkguard.yaml);
+    /// each line is on disk before its response is sent.
+    pub audit_file: Option<PathBuf>,
+    /// Also write audit lines to stdout.
+    pub audit_stdout: bool,
+    /// Largest request body (a jar upload) forwarded to Flink; a larger declared body gets
+    /// 413 before it is read. Flink's own `rest.server.max-content-length` defaults to the same.
+    pub max_body_bytes: u64,
+}
+
+impl Default for GatewaySection {
+    fn default() -> Self {
+        GatewaySection {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 8444))),
+            client_certificates: ClientCertificates::Optional,
+            client_ca_files: Vec::new(),
+            group_attributes: vec![GroupAttribute::O],
+            service_tokens: true,
+            jwt: Vec::new(),
+            trusted_proxies: TrustedProxies::default(),
+            upstream_ca_file: None,
+            timeouts: Timeouts::default(),
+            max_connections: 1024,
+            audit_file: Some(PathBuf::from("audit.jsonl")),
+            audit_stdout: true,
+            max_body_bytes: 104_857_600,
+        }
+    }
+}
+
+/// Whether the TLS handshake demands a client certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientCertificates {
+    /// Requested and verified when sent; other credentials may be used instead.
+    Optional,
+    /// The handshake fails without a certificate from a configured CA.
+    Required,
+}
+
+/// A subject attribute read as a group from a client certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum GroupAttribute {
+    /// organizationName (what Kubernetes uses for groups).
+    O,
+    /// organizationalUnitName.
+    OU,
+}
+
+/// One identity provider: `gateway.jwt[N]`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtIssuer {
+    /// Accepted `iss` values, compared exactly.
+    pub issuers: Vec<String>,
+    /// Accepted audiences; a token must name one of them in `aud`.
+    pub audiences: Vec<String>,
+    /// The provider's keys as a JWKS file (relative to flinkguard.yaml). Exactly one of
+    /// `jwks_file` and `jwks_url`.
+    #[serde(default)]
+    pub jwks_file: Option<PathBuf>,
+    /// The provider's `jwks_uri` (https; http only on loopback), fetched at start and
+    /// refreshed in the background.
+    #[serde(default)]
+    pub jwks_url: Option<String>,
+    /// CA bundle (PEM) for `jwks_url`, when the provider's certificate is not publicly trusted.
+    #[serde(default)]
+    pub jwks_ca_file: Option<PathBuf>,
+    /// The claim holding the user name; `/a/b` is a JSON pointer.
+    #[serde(default = "default_user_claim")]
+    pub user_claim: String,
+    /// The claim holding the groups (an array of strings); `/a/b` is a JSON pointer.
+    #[serde(default = "default_groups_claim")]
+    pub groups_claim: String,
+    /// Allowed clock skew for `exp` and `nbf`.
+    #[serde(default = "default_leeway_seconds")]
+    pub leeway_seconds: u64,
+}
+
+fn default_user_claim() -> String {
+    "sub".into()
+}
+
+fn default_groups_claim() -> String {
+    "groups".into()
+}
+
+fn default_leeway_seconds() -> u64 {
+    60
+}
+
+/// `gateway.trusted_proxies`: an authenticating proxy in front of the gateway (an
+/// oauth2-proxy, YARN's RM proxy, DC/OS's admin router) identified by its address.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrustedProxies {
+    /// Peer addresses (CIDR) whose identity headers are believed. From any other peer the
+    /// headers are dropped unread.
+    pub cidrs: Vec<IpNet>,
+    /// The header holding the user; exactly one must be present on a proxied request.
+    pub user_header: String,
+    /// The header holding the groups, comma-separated; at most one.
+    pub groups_header: String,
+}
+
+impl Default for TrustedProxies {
+    fn default() -> Self {
+        TrustedProxies {
+            cidrs: Vec::new(),
+            user_header: "X-Forwarded-User".into(),
+            groups_header: "X-Forwarded-Groups".into(),
+        }
+    }
+}
+
+/// `gateway.timeouts`, in seconds.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timeouts {
+    /// TLS handshake and HTTP/1 request headers must complete within this (slowloris).
+    pub header_read_seconds: u64,
+    /// A connection with no request in flight and no bytes moving is closed after this.
+    pub idle_seconds: u64,
+    /// From the request's arrival until Flink's response headers: covers the upload of the
+    /// body. Response bodies (logs, large listings) stream without a limit.
+    pub request_seconds: u64,
+    /// On shutdown, requests in flight get this long to finish.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            header_read_seconds: 10,
+            idle_seconds: 120,
+            request_seconds: 600,
+            shutdown_grace_seconds: 30,
+        }
+    }
+}
+
+impl GatewaySection {
+    /// Checks what types alone cannot; the error names the field.
+    pub(crate) fn check(&self) -> Result<(), (&'static str, String)> {
+        if self
+            .admin_listen
+            .is_some_and(|a| a.port() == self.listen.port() && a.port() != 0)
+        {
+            return Err((
+                "gateway.admin_listen",
+                "must not share gateway.listen's port".into(),
+            ));
+        }
+        if self.group_attributes.is_empty() {
+            return Err((
+                "gateway.group_attributes",
+                "list O, OU or both (an empty list would drop every certificate's groups)".into(),
+            ));
+        }
+        if self.max_connections == 0 {
+            return Err(("gateway.max_connections", "must be at least 1".into()));
+        }
+        let t = &self.timeouts;
+        for (field, seconds) in [
+            (
+                "gateway.timeouts.header_read_seconds",
+                t.header_read_seconds,
+            ),
+            ("gateway.timeouts.idle_seconds", t.idle_seconds),
+            ("gateway.timeouts.request_seconds", t.request_seconds),
+        ] {
+            if seconds == 0 || seconds > 86_400 {
+                return Err((
+                    field,
+                    format!("{seconds} is not between 1 and 86400 seconds"),
+                ));
+            }
+        }
+        if t.shutdown_grace_seconds > 3_600 {
+            return Err((
+                "gateway.timeouts.shutdown_grace_seconds",
+                "at most 3600 seconds".into(),
+            ));
+        }
+        let p = &self.trusted_proxies;
+        for (field, name) in [
+            ("gateway.trusted_proxies.user_header", &p.user_header),
+            ("gateway.trusted_proxies.groups_header", &p.groups_header),
+        ] {
+            if http_header_name_invalid(name) {
+                return Err((field, format!("`{name}` is not an HTTP header name")));
+            }
+        }
+        if p.user_header.eq_ignore_ascii_case(&p.groups_header) {
+            return Err((
+                "gateway.trusted_proxies.groups_header",
+                "must differ from user_header".into(),
+            ));
+        }
+        for issuer in &self.jwt {
+            if issuer.jwks_file.is_some() == issuer.jwks_url.is_some() {
+                return Err((
+                    "gateway.jwt",
+                    "each entry needs exactly one of jwks_file and jwks_url".into(),
+                ));
+            }
+            if issuer.issuers.is_empty() || issuer.audiences.is_empty() {
+                return Err((
+                    "gateway.jwt",
+                    "each entry needs issuers and audiences (a token for another audience of \
+                     the same provider must not be accepted)"
+                        .into(),
+                ));
+            }
+            if issuer.jwks_ca_file.is_some() && issuer.jwks_url.is_none() {
+                return Err((
+                    "gateway.jwt",
+                    "jwks_ca_file only applies to jwks_url".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn http_header_name_invalid(name: &str) -> bool {
+    name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
