@@ -1,7 +1,7 @@
 use anyhow::{Context, Result};
 use clap::Args;
 use flinkguard_config::Config;
-use flinkguard_pki::{ClientRequest, GroupName, UserName};
+use flinkguard_pki::{ClientRequest, DnsName, GroupName, RenewRestRequest, UserName};
 use time::OffsetDateTime;
 
 use crate::{ConfigArg, Outcome};
@@ -56,6 +56,43 @@ pub(crate) fn issue_client(args: &IssueClientArgs) -> Result<Outcome> {
         files.key.display(),
         layout.ca_cert().display()
     );
+    Ok(Outcome::Ok)
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct RenewRestArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Days of validity (default: pki.validity_days.rest of flinkguard.yaml).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=36500))]
+    days: Option<u32>,
+}
+
+pub(crate) fn renew_rest(args: &RenewRestArgs) -> Result<Outcome> {
+    let loaded = Config::load(&args.config.config)?;
+    let pki = &loaded.config.pki;
+    let hosts = pki
+        .hosts
+        .iter()
+        .map(|h| h.parse())
+        .collect::<Result<Vec<DnsName>, _>>()?;
+    let info = flinkguard_pki::renew_rest(
+        &loaded.pki(),
+        &RenewRestRequest {
+            cluster_name: loaded.config.cluster.name.clone(),
+            hosts,
+            ips: pki.ips.clone(),
+            days: args.days.unwrap_or(pki.validity_days.rest),
+        },
+    )
+    .context("cannot renew the REST certificate")?;
+    println!(
+        "Renewed the REST certificate {} (valid until {}, SHA256 {})",
+        loaded.pki().rest_cert().display(),
+        info.not_after,
+        info.sha256
+    );
+    println!("A running gateway reloads it by itself; Flink's REST SSL (if used) needs a restart.");
     Ok(Outcome::Ok)
 }
 

@@ -127,6 +127,14 @@ Examples:
   flinkguard pki show
   flinkguard pki show --json | jq '.[] | select(.role == \"cluster identity\") | .certificate.sha1'")]
     Show(cmd_pki::ShowArgs),
+
+    /// Replace the gateway's (REST) certificate and key with new ones from the same CA, for
+    /// pki.hosts and pki.ips. A running gateway picks them up without dropping a request.
+    #[command(after_help = "\
+Examples:
+  flinkguard pki renew-rest              # pki.validity_days.rest (90 days)
+  flinkguard pki renew-rest --days 30")]
+    RenewRest(cmd_pki::RenewRestArgs),
 }
 
 /// `--config`, shared by commands that read flinkguard.yaml.
@@ -160,6 +168,7 @@ fn main() -> ExitCode {
         Command::Init(args) => cmd_init::run(&args),
         Command::Pki(PkiCommand::IssueClient(args)) => cmd_pki::issue_client(&args),
         Command::Pki(PkiCommand::Show(args)) => cmd_pki::show(&args),
+        Command::Pki(PkiCommand::RenewRest(args)) => cmd_pki::renew_rest(&args),
         Command::FlinkConfig(args) => cmd_flink_config::run(&args),
         Command::Gateway(args) => cmd_gateway::run(&args),
         Command::Policy(PolicyCommand::Check(args)) => cmd_policy::check(&args),

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::process::Command;
 
 use common::{expect_input_error, flinkguard, flinkguard_ok, keytool, password};
 
@@ -492,4 +493,43 @@ fn flink_config_output_follows_version_and_merges_user_files() {
         &flinkguard(d, &["flink-config", "--flink-version", "3.0"]),
         &["3.0"],
     );
+}
+
+#[test]
+fn renew_rest_replaces_only_the_gateway_certificate_and_keeps_its_trust() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    init(d, "ecdsa-p256");
+    let before = snapshot(d);
+    let out = flinkguard_ok(d, &["pki", "renew-rest", "--days", "45"]);
+    assert!(out.contains("Renewed the REST certificate"), "{out}");
+    let after = snapshot(d);
+    let changed: Vec<&String> = after
+        .keys()
+        .filter(|name| before.get(*name) != after.get(*name))
+        .collect();
+    assert_eq!(
+        changed,
+        ["pki/rest.crt", "pki/rest.key", "pki/rest.p12"],
+        "only the REST certificate, key and keystore change"
+    );
+    // Same CA, same SANs, new key; the keystore opens with the password it always had.
+    let verify = Command::new("openssl")
+        .args(["verify", "-CAfile", "pki/ca.crt", "pki/rest.crt"])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert!(verify.status.success(), "{verify:?}");
+    let listing = keytool_list(&d.join("pki/rest.p12"), &d.join("pki/rest.password"));
+    assert_eq!(count(&listing, "PrivateKeyEntry"), 1, "{listing}");
+    assert!(
+        listing.contains("DNSName: *.flink.svc.cluster.local"),
+        "{listing}"
+    );
+    let rest = show_json(d)
+        .into_iter()
+        .find(|c| c["role"] == "REST server")
+        .unwrap();
+    let days = rest["days_left"].as_i64().unwrap();
+    assert!((44..=45).contains(&days), "{rest}");
 }

@@ -227,32 +227,7 @@ pub fn generate(request: &InitRequest) -> Result<GeneratedPki, PkiError> {
         key: &ca_key,
     };
 
-    let common_name = request
-        .hosts
-        .iter()
-        .map(|h| h.to_string())
-        .chain(request.ips.iter().map(|ip| ip.to_string()))
-        .next()
-        .unwrap_or_else(|| name.clone());
-    let alt_names = request
-        .hosts
-        .iter()
-        .map(|h| AltName::Dns(h.to_string()))
-        .chain(request.ips.iter().map(|ip| AltName::Ip(*ip)))
-        .collect();
-    let rest_cert = cert::issue(
-        &CertificateSpec {
-            subject: vec![
-                NameAttribute::Organization(format!("flinkguard {name}")),
-                NameAttribute::CommonName(common_name),
-            ],
-            alt_names,
-            profile: Profile::Server,
-            validity_days: v.rest,
-        },
-        &rest_key,
-        Some(ca),
-    )?;
+    let rest_cert = issue_rest_cert(name, &request.hosts, &request.ips, v.rest, &rest_key, ca)?;
     let rest_password = Password::generate();
     let rest_store = store::keystore(
         REST_ALIAS,
@@ -311,6 +286,106 @@ pub fn generate(request: &InitRequest) -> Result<GeneratedPki, PkiError> {
         files,
         internal_fingerprint: crate::inspect::sha1_fingerprint(&internal_cert),
     })
+}
+
+/// The REST (gateway) server certificate: every host and IP as a SAN, the first as CN.
+fn issue_rest_cert(
+    cluster_name: &str,
+    hosts: &[DnsName],
+    ips: &[IpAddr],
+    days: u32,
+    key: &KeyPair,
+    ca: Signer<'_>,
+) -> Result<Vec<u8>, PkiError> {
+    if hosts.is_empty() && ips.is_empty() {
+        return Err(PkiError::InvalidInput(
+            "the REST certificate needs at least one --host or --ip".into(),
+        ));
+    }
+    let common_name = hosts
+        .iter()
+        .map(|h| h.to_string())
+        .chain(ips.iter().map(|ip| ip.to_string()))
+        .next()
+        .unwrap_or_else(|| cluster_name.to_owned());
+    let alt_names = hosts
+        .iter()
+        .map(|h| AltName::Dns(h.to_string()))
+        .chain(ips.iter().map(|ip| AltName::Ip(*ip)))
+        .collect();
+    cert::issue(
+        &CertificateSpec {
+            subject: vec![
+                NameAttribute::Organization(format!("flinkguard {cluster_name}")),
+                NameAttribute::CommonName(common_name),
+            ],
+            alt_names,
+            profile: Profile::Server,
+            validity_days: days,
+        },
+        key,
+        Some(ca),
+    )
+}
+
+/// What `pki renew-rest` issues the new REST certificate for.
+#[derive(Debug, Clone)]
+pub struct RenewRestRequest {
+    /// Cluster name, used in the subject.
+    pub cluster_name: String,
+    /// DNS names the gateway is reached by.
+    pub hosts: Vec<DnsName>,
+    /// IP addresses the gateway is reached by.
+    pub ips: Vec<IpAddr>,
+    /// Days of validity.
+    pub days: u32,
+}
+
+/// Replaces the REST (gateway) certificate and key with new ones from the same CA, so clients
+/// keep trusting it. The keystore keeps its password (Flink configs refer to it). Each file is
+/// replaced atomically, the key last but one and the certificate last: a reader that sees a
+/// new certificate sees its key. Returns the new certificate's details.
+pub fn renew_rest(
+    layout: &PkiLayout,
+    request: &RenewRestRequest,
+) -> Result<CertificateInfo, PkiError> {
+    let (ca_cert, ca_key) = read_ca(layout)?;
+    let key = KeyPair::generate(ca_key.algorithm())?;
+    let der = issue_rest_cert(
+        &request.cluster_name,
+        &request.hosts,
+        &request.ips,
+        request.days,
+        &key,
+        Signer {
+            cert_der: &ca_cert,
+            key: &ca_key,
+        },
+    )?;
+    let password = layout.read_password(&layout.rest_password())?;
+    let p12 = store::keystore(REST_ALIAS, &key, &[&der, &ca_cert], &password)?;
+    files::write_atomic(&layout.rest_keystore(), &p12, Mode::Secret)?;
+    files::write_atomic(&layout.rest_key(), key.pkcs8_pem().as_bytes(), Mode::Secret)?;
+    files::write_atomic(
+        &layout.rest_cert(),
+        format!("{}{}", cert::to_pem(&der), cert::to_pem(&ca_cert)).as_bytes(),
+        Mode::Public,
+    )?;
+    CertificateInfo::from_der(&der)
+}
+
+/// The CA's certificate (DER) and key.
+fn read_ca(layout: &PkiLayout) -> Result<(Vec<u8>, KeyPair), PkiError> {
+    let ca_pem = fs::read_to_string(layout.ca_cert())
+        .map_err(|e| PkiError::file("read", layout.ca_cert(), e))?;
+    let ca_cert = cert::parse_pem_certificates(&ca_pem)
+        .map_err(|e| PkiError::in_file(&layout.ca_cert(), e))?
+        .remove(0);
+    let ca_key_pem = fs::read_to_string(layout.ca_key())
+        .map_err(|e| PkiError::file("read", layout.ca_key(), e))?;
+    let ca_key =
+        KeyPair::from_pem(&ca_key_pem).map_err(|e| PkiError::in_file(&layout.ca_key(), e))?;
+    Ok((ca_cert, ca_key))
 }
 
 /// Three independent key pairs. RSA generation dominates `init` (hundreds of milliseconds per
@@ -441,16 +516,7 @@ impl ClientFiles {
 
 /// Issues a client certificate signed by the PKI's CA.
 pub fn issue_client(layout: &PkiLayout, request: &ClientRequest) -> Result<ClientFiles, PkiError> {
-    let ca_pem = fs::read_to_string(layout.ca_cert())
-        .map_err(|e| PkiError::file("read", layout.ca_cert(), e))?;
-    let ca_cert = cert::parse_pem_certificates(&ca_pem)
-        .map_err(|e| PkiError::in_file(&layout.ca_cert(), e))?
-        .remove(0);
-    let ca_key_pem = fs::read_to_string(layout.ca_key())
-        .map_err(|e| PkiError::file("read", layout.ca_key(), e))?;
-    let ca_key =
-        KeyPair::from_pem(&ca_key_pem).map_err(|e| PkiError::in_file(&layout.ca_key(), e))?;
-
+    let (ca_cert, ca_key) = read_ca(layout)?;
     let dir = layout.client_dir(&request.user);
     if dir.exists() && !request.force {
         return Err(PkiError::AlreadyExists(dir));

@@ -22,7 +22,8 @@ use std::path::{Path, PathBuf};
 
 pub use authority::{
     CA_ALIAS, ClientFiles, ClientRequest, GeneratedPki, INTERNAL_ALIAS, InitRequest, Installed,
-    PkiLayout, REST_ALIAS, ShownCertificate, ValidityDays, generate, install, issue_client, show,
+    PkiLayout, REST_ALIAS, RenewRestRequest, ShownCertificate, ValidityDays, generate, install,
+    issue_client, renew_rest, show,
 };
 pub use inspect::CertificateInfo;
 pub use key::{KeyAlgorithm, KeyPair};
