@@ -1,0 +1,193 @@
+//! A `flinkguard gateway` process for tests, and curl against it.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use flinkguard_testkit::free_ports;
+
+/// The gateway process, stopped by PID when the test ends, also on panic.
+pub(crate) struct GatewayProcess {
+    child: Child,
+    pub(crate) port: u16,
+    pub(crate) admin_port: u16,
+    dir: PathBuf,
+    /// Everything the gateway wrote to stderr after its first line.
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl GatewayProcess {
+    /// Starts `flinkguard gateway` in `dir` on free ports, with audit lines going only to
+    /// gateway.audit_file; returns once it listens.
+    pub(crate) fn start(dir: &Path) -> GatewayProcess {
+        let ports = free_ports(2).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_flinkguard"))
+            .args(["gateway", "--listen"])
+            .arg(format!("127.0.0.1:{}", ports[0]))
+            .arg("--admin-listen")
+            .arg(format!("127.0.0.1:{}", ports[1]))
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        assert!(first.contains("listening"), "{first}");
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        GatewayProcess {
+            child,
+            port: ports[0],
+            admin_port: ports[1],
+            dir: dir.to_owned(),
+            stderr,
+        }
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `https://localhost:PORT` + path.
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.port)
+    }
+
+    /// curl as `user` (a client certificate from pki/clients), or without one.
+    pub(crate) fn curl(&self, user: Option<&str>, extra: &[&str], path: &str) -> (u16, String) {
+        curl(&self.dir, user, extra, &self.url(path))
+    }
+
+    /// GET on the admin listener: (status, body).
+    pub(crate) fn admin(&self, path: &str) -> (u16, String) {
+        let out = Command::new("curl")
+            .args(["-s", "-w", "\n%{http_code}"])
+            .arg(format!("http://127.0.0.1:{}{path}", self.admin_port))
+            .output()
+            .unwrap();
+        split_status(&String::from_utf8_lossy(&out.stdout))
+    }
+
+    /// Sends a signal to the gateway (by its PID).
+    pub(crate) fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args(["-s", signal, &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits until the gateway wrote a stderr line containing `needle`; returns it.
+    pub(crate) fn wait_for_log(&self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(line) = self
+                .stderr
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l.contains(needle))
+            {
+                return line.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the gateway did not log `{needle}` within {timeout:?}; it logged: {:?}",
+                self.stderr.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Lines the gateway wrote to stderr after starting.
+    pub(crate) fn log(&self) -> Vec<String> {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits for the process to exit (after a signal); its exit status.
+    pub(crate) fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the gateway did not exit within {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn split_status(text: &str) -> (u16, String) {
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.parse().unwrap_or(0), body.to_owned())
+}
+
+/// curl with the PKI's CA, `--path-as-is`, as `user` if given: (status, body); 0 when no
+/// HTTP answer came (a refused handshake).
+pub(crate) fn curl(dir: &Path, user: Option<&str>, extra: &[&str], url: &str) -> (u16, String) {
+    let mut cmd = Command::new("curl");
+    cmd.current_dir(dir).args([
+        "-s",
+        "--cacert",
+        "pki/ca.crt",
+        "-w",
+        "\n%{http_code}",
+        "--path-as-is",
+    ]);
+    if let Some(user) = user {
+        cmd.args([
+            "--cert",
+            &format!("pki/clients/{user}/client.crt"),
+            "--key",
+            &format!("pki/clients/{user}/client.key"),
+        ]);
+    }
+    let out = cmd.args(extra).arg(url).output().expect("curl");
+    split_status(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// Replaces each `from` with `to` in dir/flinkguard.yaml; every `from` must be there.
+pub(crate) fn edit_config(dir: &Path, edits: &[(&str, &str)]) {
+    let path = dir.join("flinkguard.yaml");
+    let mut text = fs::read_to_string(&path).unwrap();
+    for (from, to) in edits {
+        assert!(
+            text.contains(from),
+            "`{from}` is not in flinkguard.yaml:\n{text}"
+        );
+        text = text.replacen(from, to, 1);
+    }
+    // Written whole and renamed, as an editor or a config-management tool would.
+    let staged = dir.join(".flinkguard.yaml.new");
+    fs::write(&staged, text).unwrap();
+    fs::rename(&staged, &path).unwrap();
+}
+
+/// The audit lines written so far.
+pub(crate) fn audit_lines(dir: &Path) -> Vec<serde_json::Value> {
+    fs::read_to_string(dir.join("audit.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
