@@ -42,26 +42,63 @@ impl Classification {
         self.route == Some("/jobs/:jobid/savepoints")
     }
 
-    /// Applies rules where the body changes a route's effect: a savepoint with
-    /// `"cancel-job": true` cancels the job. A body that is not a JSON object leaves the
-    /// classification as it is (Flink rejects it too).
+    /// Applies rules where the body changes a route's effect: a savepoint request cancels the
+    /// job unless its body clearly says it does not. Flink's Jackson coerces `1`, `"TRUE"` and
+    /// friends to `true`, and takes the last of duplicated keys; rather than imitate every
+    /// coercion, anything but an explicit false (or no `cancel-job` at all) counts as a cancel,
+    /// including bodies that are not a JSON object (Flink refuses those anyway).
     pub fn refine_with_body(&mut self, body: &[u8]) {
-        if self.depends_on_body() && body_cancels_job(body) {
+        if self.depends_on_body() && body_may_cancel_job(body) {
             self.operation = Operation::JobsCancel;
         }
     }
 }
 
-/// `"cancel-job": true` anywhere at the top level, also when written as a string, which
-/// Jackson coerces.
-fn body_cancels_job(body: &[u8]) -> bool {
-    let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(body)
-    else {
+/// Every member of a JSON object, duplicates included.
+struct Members(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for Members {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Members;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Members, A::Error> {
+                let mut members = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    members.push(entry);
+                }
+                Ok(Members(members))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
+
+fn body_may_cancel_job(body: &[u8]) -> bool {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        // No body: Flink's default is not to cancel.
         return false;
+    }
+    let Ok(Members(members)) = serde_json::from_slice::<Members>(body) else {
+        return true;
     };
-    match map.get("cancel-job") {
-        Some(serde_json::Value::Bool(b)) => *b,
-        Some(serde_json::Value::String(s)) => s.eq_ignore_ascii_case("true"),
+    members
+        .iter()
+        .filter(|(name, _)| name == "cancel-job")
+        .any(|(_, value)| !explicitly_false(value))
+}
+
+fn explicitly_false(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::Null | serde_json::Value::Bool(false) => true,
+        serde_json::Value::String(s) => s.eq_ignore_ascii_case("false"),
+        serde_json::Value::Number(n) => n.as_f64() == Some(0.0),
         _ => false,
     }
 }
@@ -290,8 +327,29 @@ mod tests {
         c.refine_with_body(br#"{"target-directory": "s3://x", "cancel-job": false}"#);
         assert_eq!(c.operation, Operation::JobsSavepoint);
         for body in [
+            &b""[..],
+            br#"{}"#,
+            br#"{"cancel-job": null}"#,
+            br#"{"cancel-job": "False"}"#,
+        ] {
+            let mut c = classify(Method::Post, "/jobs/4f2a/savepoints").unwrap();
+            c.refine_with_body(body);
+            assert_eq!(
+                c.operation,
+                Operation::JobsSavepoint,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        // Whatever Jackson might read as true, and whatever we cannot read, is a cancel.
+        for body in [
             &br#"{"cancel-job": true}"#[..],
             br#"{"cancel-job": "TRUE"}"#,
+            br#"{"cancel-job": 1}"#,
+            br#"{"cancel-job": false, "cancel-job": true}"#,
+            br#"{"cancel\u002djob": true}"#,
+            br#"{"cancel-job": true"#,
+            br#"[{"cancel-job": true}]"#,
         ] {
             let mut c = classify(Method::Post, "/jobs/4f2a/savepoints").unwrap();
             c.refine_with_body(body);
