@@ -161,6 +161,7 @@ pub struct Timeouts {
     /// TLS handshake and HTTP/1 request headers must complete within this (slowloris).
     pub header_read_seconds: u64,
     /// A connection with no request in flight and no bytes moving is closed after this.
+    /// (On HTTP/1.1, header_read_seconds also bounds the wait for the next request.)
     pub idle_seconds: u64,
     /// From the request's arrival until Flink's response headers: covers the upload of the
     /// body. Response bodies (logs, large listings) stream without a limit.
