@@ -220,6 +220,26 @@ fn cluster_gateway_authenticates_by_jwt_trusted_proxy_anonymous_and_reloads() {
     assert_eq!(get(Some("alice"), &[], "/jobs/overview").0, 200);
     assert_eq!(gateway.curl(None, &[], "/jobs/overview").0, 0);
 
+    // Fixed, it is picked up; SIGHUP reloads on demand.
+    let reloads = || {
+        gateway
+            .log()
+            .iter()
+            .filter(|l| l.contains("reloaded"))
+            .count()
+    };
+    let wait_reloads = |n: usize| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while reloads() < n {
+            assert!(std::time::Instant::now() < deadline, "{:?}", gateway.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    edit_config(d, &[("max_connections: 0", "max_connections: 1024")]);
+    wait_reloads(2);
+    gateway.signal("HUP");
+    wait_reloads(3);
+
     // Metrics count refusals by reason.
     let (code, metrics) = gateway.admin("/metrics");
     assert_eq!(code, 200);
@@ -228,6 +248,7 @@ fn cluster_gateway_authenticates_by_jwt_trusted_proxy_anonymous_and_reloads() {
         "flinkguard_authentication_failures_total{reason=\"unsigned\"} 1",
         "flinkguard_authentication_failures_total{reason=\"proxy_user_missing\"} 2",
         "flinkguard_reloads_total{result=\"failed\"} 1",
+        "flinkguard_reloads_total{result=\"ok\"} 3",
     ] {
         assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
     }

@@ -208,3 +208,67 @@ fn from_proxy_headers(
         peer: Some(peer),
     })
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use flinkguard_pki::cert::{CertificateSpec, NameAttribute, Profile, issue};
+    use flinkguard_pki::{KeyAlgorithm, KeyPair};
+
+    fn certificate(subject: Vec<NameAttribute>) -> CertificateDer<'static> {
+        let key = KeyPair::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let spec = CertificateSpec {
+            subject,
+            alt_names: vec![],
+            profile: Profile::Client,
+            validity_days: 1,
+        };
+        CertificateDer::from(issue(&spec, &key, None).unwrap())
+    }
+
+    fn peer() -> SocketAddr {
+        "127.0.0.1:4000".parse().unwrap()
+    }
+
+    #[test]
+    fn groups_come_from_the_configured_attributes_of_the_parsed_subject() {
+        // A comma and an `O=` inside the CN must not become a group, as DN-string splitting
+        // would make them.
+        let cert = certificate(vec![
+            NameAttribute::Organization("team-a".into()),
+            NameAttribute::Organization("analysts".into()),
+            NameAttribute::OrganizationalUnit("data".into()),
+            NameAttribute::CommonName("alice, O=admins".into()),
+        ]);
+        let read = |attributes: &[GroupAttribute]| {
+            principal_from_certificate(&cert, attributes, peer()).unwrap()
+        };
+        let by_o = read(&[GroupAttribute::O]);
+        assert_eq!(by_o.user, "alice, O=admins");
+        assert_eq!(by_o.groups, ["team-a", "analysts"]);
+        assert_eq!(read(&[GroupAttribute::OU]).groups, ["data"]);
+        assert_eq!(
+            read(&[GroupAttribute::O, GroupAttribute::OU]).groups,
+            ["team-a", "analysts", "data"]
+        );
+    }
+
+    #[test]
+    fn a_certificate_needs_exactly_one_non_empty_cn() {
+        for attributes in [
+            vec![NameAttribute::Organization("team-a".into())],
+            vec![
+                NameAttribute::CommonName("a".into()),
+                NameAttribute::CommonName("b".into()),
+            ],
+            vec![NameAttribute::CommonName(String::new())],
+        ] {
+            let cert = certificate(attributes.clone());
+            assert!(
+                principal_from_certificate(&cert, &[GroupAttribute::O], peer()).is_err(),
+                "{attributes:?}"
+            );
+        }
+    }
+}
