@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use flinkguard_flink::process::{FlinkProcess, FlinkProcessSpec, Role, spawn_command, stop_all};
-use flinkguard_flink::{FlinkDist, FlinkError, free_ports, wait_ready};
+use flinkguard_flink::{
+    ClusterOverview, FlinkDist, FlinkError, free_ports, wait_ready, wait_ready_with,
+};
 use tempfile::TempDir;
 
 use crate::config::{render_config, shipped_java_opts};
@@ -41,6 +43,7 @@ pub struct ClusterBuilder {
     slots: u32,
     extra: Vec<(String, String)>,
     fast_jvm_startup: bool,
+    rest_tls_ca: Option<PathBuf>,
 }
 
 /// C1-only JIT for every JVM the start scripts launch (the scripts run four helper JVMs per
@@ -56,7 +59,16 @@ impl ClusterBuilder {
             slots: 2,
             extra: Vec::new(),
             fast_jvm_startup: true,
+            rest_tls_ca: None,
         }
+    }
+
+    /// REST speaks TLS (the caller sets `security.ssl.rest.*` with [`ClusterBuilder::config`]):
+    /// readiness is checked over https (by curl) trusting only `ca` (PEM), for `localhost`.
+    /// [`FlinkCluster::rest`] then does not work; talk to the cluster through TLS yourself.
+    pub fn rest_tls(mut self, ca: impl Into<PathBuf>) -> Self {
+        self.rest_tls_ca = Some(ca.into());
+        self
     }
 
     /// Whether the JVMs run with the C1 compiler only (default true): faster start, slower
@@ -122,6 +134,7 @@ impl ClusterBuilder {
         PreparedCluster {
             dist: self.dist,
             fast_jvm_startup: self.fast_jvm_startup,
+            rest_tls_ca: self.rest_tls_ca,
             taskmanagers: n,
             ports,
             config_path,
@@ -212,6 +225,7 @@ fn base_config(
 pub struct PreparedCluster {
     dist: FlinkDist,
     fast_jvm_startup: bool,
+    rest_tls_ca: Option<PathBuf>,
     taskmanagers: usize,
     ports: ClusterPorts,
     config_path: PathBuf,
@@ -321,15 +335,39 @@ impl PreparedCluster {
         }
         let rest_url = cluster.rest_url().to_owned();
         let n = u32::try_from(cluster.prepared.taskmanagers).unwrap_or(u32::MAX);
-        wait_ready(
-            &rest_url,
-            n,
-            Instant::now() + START_DEADLINE,
-            &mut cluster.processes,
-        )?;
+        let deadline = Instant::now() + START_DEADLINE;
+        match cluster.prepared.rest_tls_ca.clone() {
+            None => wait_ready(&rest_url, n, deadline, &mut cluster.processes)?,
+            Some(ca) => {
+                let url = format!("https://localhost:{}/overview", cluster.prepared.ports.rest);
+                let fetch = || overview_over_tls(&url, &ca);
+                wait_ready_with(&fetch, n, deadline, &mut cluster.processes)?
+            }
+        };
         cluster.startup = started.elapsed();
         Ok(cluster)
     }
+}
+
+/// `GET /overview` over https with curl, trusting only `ca`.
+fn overview_over_tls(url: &str, ca: &Path) -> Result<ClusterOverview, FlinkError> {
+    let failed = |detail: String| FlinkError::Rest {
+        method: "GET",
+        url: url.to_owned(),
+        detail,
+    };
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--fail", "--max-time", "2", "--cacert"])
+        .arg(ca)
+        .arg(url)
+        .output()
+        .map_err(|e| failed(format!("cannot run curl: {e}")))?;
+    if !out.status.success() {
+        return Err(failed(
+            String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        ));
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| failed(e.to_string()))
 }
 
 /// Spawns a non-detached Flink process that dies with the test's thread.

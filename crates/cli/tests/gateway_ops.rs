@@ -288,3 +288,70 @@ fn cluster_gateway_enforces_time_and_connection_limits_and_drains_on_shutdown() 
         (Some("/jars/upload"), Some(200))
     );
 }
+
+#[test]
+fn cluster_gateway_speaks_https_to_flink_rest_ssl_and_trusts_only_the_pinned_ca() {
+    let work = tempfile::tempdir().unwrap();
+    let d = work.path();
+    flinkguard_ok(d, &["init", "--quiet"]);
+    let pki = d.join("pki");
+    let secret = |name: &str| std::fs::read_to_string(pki.join(name)).unwrap();
+    let dist = TestDist::default_version();
+    // Flink's REST endpoint itself on TLS, with the PKI's REST certificate.
+    let cluster = ClusterBuilder::new(&dist)
+        .taskmanagers(1)
+        .config("security.ssl.rest.enabled", "true")
+        .config("security.ssl.rest.keystore", pki.join("rest.p12").display())
+        .config(
+            "security.ssl.rest.keystore-password",
+            secret("rest.password"),
+        )
+        .config("security.ssl.rest.key-password", secret("rest.password"))
+        .config(
+            "security.ssl.rest.truststore",
+            pki.join("rest-truststore.p12").display(),
+        )
+        .config(
+            "security.ssl.rest.truststore-password",
+            secret("rest-truststore.password"),
+        )
+        .rest_tls(pki.join("ca.crt"))
+        .start();
+    edit_config(
+        d,
+        &[
+            (
+                "rest_port: 8081",
+                &format!("rest_port: {}", cluster.ports().rest),
+            ),
+            ("upstream_ca_file: null", "upstream_ca_file: pki/ca.crt"),
+        ],
+    );
+    set_policy(
+        d,
+        "policy:\n  bindings:\n  - role: admin\n    users: [root]\n",
+    );
+    flinkguard_ok(d, &["pki", "issue-client", "--user", "root"]);
+    let gateway = GatewayProcess::start(d);
+    let (code, body) = gateway.curl(Some("root"), &[], "/jobs/overview");
+    assert_eq!((code, body.as_str()), (200, "{\"jobs\":[]}"));
+    assert_eq!(gateway.admin("/readyz").0, 200);
+
+    // Pinned to another CA, the gateway refuses Flink's certificate: 502, and not ready.
+    let other = tempfile::tempdir().unwrap();
+    flinkguard_ok(other.path(), &["init", "--quiet"]);
+    std::fs::copy(other.path().join("pki/ca.crt"), d.join("other-ca.crt")).unwrap();
+    edit_config(
+        d,
+        &[(
+            "upstream_ca_file: pki/ca.crt",
+            "upstream_ca_file: other-ca.crt",
+        )],
+    );
+    gateway.wait_for_log("reloaded", Duration::from_secs(10));
+    let (code, body) = gateway.curl(Some("root"), &[], "/jobs/overview");
+    assert_eq!(code, 502, "{body}");
+    assert!(body.to_lowercase().contains("certificate"), "{body}");
+    let (code, body) = gateway.admin("/readyz");
+    assert_eq!(code, 503, "{body}");
+}

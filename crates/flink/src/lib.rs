@@ -20,5 +20,5 @@ pub use java::{JavaInfo, JdkTools, require_java, require_javac};
 pub use net::{free_port, free_ports};
 pub use process::{
     ClusterOverview, FlinkProcess, FlinkProcessSpec, FlinkStartError, LikelyCause, Role,
-    StopOutcome, spawn, wait_ready,
+    StopOutcome, spawn, wait_ready, wait_ready_with,
 };

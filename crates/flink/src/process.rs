@@ -565,6 +565,21 @@ pub fn wait_ready(
     deadline: Instant,
     watched: &mut [FlinkProcess],
 ) -> Result<ClusterOverview, FlinkError> {
+    wait_ready_with(
+        &|| fetch_overview(rest_url, Duration::from_secs(2)),
+        taskmanagers,
+        deadline,
+        watched,
+    )
+}
+
+/// [`wait_ready`] with another way to read the overview (e.g. over TLS).
+pub fn wait_ready_with(
+    fetch: &dyn Fn() -> Result<ClusterOverview, FlinkError>,
+    taskmanagers: u32,
+    deadline: Instant,
+    watched: &mut [FlinkProcess],
+) -> Result<ClusterOverview, FlinkError> {
     let started = Instant::now();
     let mut last_state;
     loop {
@@ -581,7 +596,7 @@ pub fn wait_ready(
                 );
             }
         }
-        match fetch_overview(rest_url, Duration::from_secs(2)) {
+        match fetch() {
             Ok(overview) if taskmanagers == 0 => return Ok(overview),
             Ok(overview)
                 if overview.taskmanagers >= taskmanagers && overview.slots_available > 0 =>
