@@ -113,6 +113,15 @@ pub enum SetupError {
         /// What is wrong with it and how to fix it.
         problem: String,
     },
+    /// A JWKS could not be fetched from the identity provider, or what came back is not a
+    /// usable key set.
+    #[error("cannot fetch the JWKS from {url}: {problem}")]
+    JwksFetch {
+        /// The JWKS URL.
+        url: String,
+        /// What went wrong and, where there is one, the fix.
+        problem: String,
+    },
     /// A file could not be read or written.
     #[error(transparent)]
     File(#[from] flinkguard_files::FileError),

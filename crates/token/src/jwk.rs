@@ -9,11 +9,13 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwap;
 use aws_lc_rs::digest;
 use aws_lc_rs::signature::{self, ParsedPublicKey, RsaPublicKeyComponents};
 use serde_json::{Map, Value};
+use tokio::sync::Notify;
 
 use crate::SetupError;
 use crate::json::{self, JsonError};
@@ -270,13 +272,22 @@ impl KeySet {
 /// `KeySet` and [`replace`](KeySetHandle::replace)s it in one step, so a request sees either
 /// the old set or the new one. A refresh that fails simply never calls `replace`, and the
 /// last good set stays in force. Clones share the same slot.
+///
+/// A handle made by [`RemoteJwks`](crate::RemoteJwks) also carries a way to ask for an early
+/// refresh: a verifier that meets an unknown `kid` (the identity provider may have rotated
+/// its keys) raises it without waiting. A handle made with [`KeySetHandle::new`] has none,
+/// and an unknown `kid` is just refused.
 #[derive(Clone)]
-pub struct KeySetHandle(Arc<ArcSwap<KeySet>>);
+pub struct KeySetHandle {
+    slot: Arc<ArcSwap<KeySet>>,
+    refresh: Option<Arc<RefreshRequests>>,
+}
 
 impl fmt::Debug for KeySetHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("KeySetHandle")
-            .field(&*self.0.load())
+        f.debug_struct("KeySetHandle")
+            .field("keys", &*self.slot.load())
+            .field("refreshable", &self.refresh.is_some())
             .finish()
     }
 }
@@ -284,22 +295,91 @@ impl fmt::Debug for KeySetHandle {
 impl KeySetHandle {
     /// A handle holding `keys`.
     pub fn new(keys: KeySet) -> KeySetHandle {
-        KeySetHandle(Arc::new(ArcSwap::from_pointee(keys)))
+        KeySetHandle {
+            slot: Arc::new(ArcSwap::from_pointee(keys)),
+            refresh: None,
+        }
+    }
+
+    /// A handle holding `keys` whose verifiers raise `refresh` on an unknown `kid`.
+    pub(crate) fn with_refresh_requests(
+        keys: KeySet,
+        refresh: Arc<RefreshRequests>,
+    ) -> KeySetHandle {
+        KeySetHandle {
+            refresh: Some(refresh),
+            ..KeySetHandle::new(keys)
+        }
     }
 
     /// The key set in force now.
     pub fn current(&self) -> Arc<KeySet> {
-        self.0.load_full()
+        self.slot.load_full()
     }
 
     /// Puts `keys` in force for every verifier sharing this handle.
     pub fn replace(&self, keys: KeySet) {
-        self.0.store(Arc::new(keys));
+        self.slot.store(Arc::new(keys));
     }
 
     /// A cheap read guard on the current set, for the verification hot path.
     pub(crate) fn load(&self) -> arc_swap::Guard<Arc<KeySet>> {
-        self.0.load()
+        self.slot.load()
+    }
+
+    /// Asks whoever refreshes this key set to do so soon; a no-op without a refresher.
+    /// Never blocks: the refresher decides when (and whether) to fetch.
+    pub(crate) fn request_refresh(&self) {
+        if let Some(refresh) = &self.refresh {
+            refresh.request();
+        }
+    }
+}
+
+/// Pending requests for an early key set refresh, raised by verifiers and answered by one
+/// refresher task.
+///
+/// Any number of requests made before the refresher gets round to them collapse into one:
+/// the first sets the flag and wakes the refresher, the rest find the flag already set and
+/// cost one atomic read-modify-write each. The refresher [`clear`](RefreshRequests::clear)s
+/// the flag once a fetch has been attempted, so requests raised while the old set was still
+/// in force do not cause a second fetch.
+#[derive(Debug, Default)]
+pub(crate) struct RefreshRequests {
+    pending: AtomicBool,
+    wake: Notify,
+}
+
+impl RefreshRequests {
+    /// Raises a request (cheap, non-blocking, idempotent until cleared).
+    pub(crate) fn request(&self) {
+        if !self.pending.swap(true, Ordering::AcqRel) {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Returns once a request is pending (at once if one already is).
+    pub(crate) async fn pending(&self) {
+        loop {
+            // A request raised between this check and the await leaves a permit in `wake`,
+            // so it is not missed; a stale permit only costs one more check.
+            let notified = self.wake.notified();
+            if self.pending.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Marks every request raised so far as answered.
+    pub(crate) fn clear(&self) {
+        self.pending.store(false, Ordering::Release);
+    }
+
+    /// Whether a request is pending.
+    #[cfg(test)]
+    pub(crate) fn is_pending(&self) -> bool {
+        self.pending.load(Ordering::Acquire)
     }
 }
 

@@ -9,7 +9,9 @@
 //!   the PKI directory ([`SigningKey`]), verified by the gateway with the same code path.
 //!
 //! The key set behind a [`Verifier`] is a [`KeySetHandle`]: an immutable [`KeySet`] snapshot
-//! that a JWKS refresh replaces atomically.
+//! that a JWKS refresh replaces atomically. [`RemoteJwks`] fetches it from an identity
+//! provider's `jwks_uri` and keeps it fresh, refetching early (rate-limited) when a token names
+//! an unknown key.
 //!
 //! ```
 //! use flinkguard_token::*;
@@ -41,6 +43,7 @@
 mod error;
 mod json;
 mod jwk;
+mod remote;
 mod service;
 #[cfg(test)]
 mod testkeys;
@@ -49,6 +52,10 @@ mod verify;
 
 pub use error::{SetupError, TokenError};
 pub use jwk::{Algorithm, KeySet, KeySetHandle, MAX_JWKS_BYTES, MAX_KEYS, VerifyingKey};
+pub use remote::{
+    DEFAULT_FETCH_TIMEOUT, DEFAULT_MIN_REFETCH_INTERVAL, DEFAULT_REFRESH_INTERVAL, JwksUrl,
+    RemoteJwks, RemoteJwksConfig,
+};
 pub use service::{
     DEFAULT_SERVICE_AUDIENCE, IssuedToken, KeyOrigin, SIGNING_JWKS_FILE, SIGNING_KEY_FILE,
     ServiceTokenRequest, SigningKey, SigningKeyFiles, service_issuer,

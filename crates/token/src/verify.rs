@@ -193,7 +193,12 @@ impl Verifier {
         let key = match keys.lookup(token.kid.as_deref()) {
             KeyLookup::Found(key) => key,
             KeyLookup::MissingKeyId => return Err(TokenError::MissingKeyId),
-            KeyLookup::UnknownKeyId => return Err(TokenError::UnknownKeyId),
+            KeyLookup::UnknownKeyId => {
+                // The issuer may have rotated its keys: ask for a refresh (rate-limited by
+                // the refresher) and refuse this token now rather than make it wait.
+                self.keys.request_refresh();
+                return Err(TokenError::UnknownKeyId);
+            }
         };
         if key.algorithm() != token.alg {
             return Err(TokenError::AlgorithmMismatch);
