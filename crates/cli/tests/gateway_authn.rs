@@ -16,10 +16,11 @@ use common::{flinkguard_ok, set_policy};
 use flinkguard_pki::PkiLayout;
 use flinkguard_testkit::{ClusterBuilder, TestDist};
 use flinkguard_token::{ServiceTokenRequest, SigningKey};
-use gatewaykit::{GatewayProcess, audit_lines, edit_config};
+use gatewaykit::{GatewayProcess, StaticHttps, audit_lines, edit_config};
 use time::OffsetDateTime;
 
 const IDP: &str = "https://idp.example.test/realms/data";
+const IDP2: &str = "https://login.example.test";
 
 /// An identity provider's signing key, its public JWKS written to `dir/idp.jwks`.
 fn identity_provider(dir: &Path) -> SigningKey {
@@ -61,6 +62,19 @@ fn cluster_gateway_authenticates_by_jwt_trusted_proxy_anonymous_and_reloads() {
     flinkguard_ok(d, &["init", "--quiet"]);
     let idp = identity_provider(d);
     let stranger = SigningKey::generate().unwrap();
+    // A second provider publishes its keys at a URL, over TLS with its own CA.
+    let web = d.join("idp2-web");
+    fs::create_dir(&web).unwrap();
+    let idp2_tls = d.join("idp2-tls");
+    fs::create_dir(&idp2_tls).unwrap();
+    flinkguard_ok(&idp2_tls, &["init", "--quiet"]);
+    let idp2_first = SigningKey::generate().unwrap();
+    fs::write(web.join("jwks.json"), idp2_first.jwks_json()).unwrap();
+    let jwks_server = StaticHttps::start(
+        &web,
+        &idp2_tls.join("pki/rest.crt"),
+        &idp2_tls.join("pki/rest.key"),
+    );
     edit_config(
         d,
         &[
@@ -71,7 +85,11 @@ fn cluster_gateway_authenticates_by_jwt_trusted_proxy_anonymous_and_reloads() {
             (
                 "  jwt: []\n",
                 &format!(
-                    "  jwt:\n  - issuers: ['{IDP}']\n    audiences: [flink]\n    jwks_file: idp.jwks\n"
+                    "  jwt:\n  - issuers: ['{IDP}']\n    audiences: [flink]\n    jwks_file: idp.jwks\n  \
+                     - issuers: ['{IDP2}']\n    audiences: [flink]\n    \
+                     jwks_url: https://localhost:{}/jwks.json\n    \
+                     jwks_ca_file: idp2-tls/pki/ca.crt\n    jwks_min_refetch_seconds: 1\n",
+                    jwks_server.port
                 ),
             ),
             ("    cidrs: []\n", "    cidrs: [127.0.0.2/32]\n"),
@@ -148,6 +166,62 @@ fn cluster_gateway_authenticates_by_jwt_trusted_proxy_anonymous_and_reloads() {
         assert_eq!(code, 401, "{why}: {body}");
         assert!(body.contains(why), "{why}: {body}");
     }
+
+    // Keys from a URL: fetched at start; a rotated key is fetched once a token names it, and
+    // forged key ids do not make the gateway hammer the provider.
+    assert_eq!(jwks_server.requests_for("/jwks.json"), 1);
+    let idp2 = |key: &SigningKey, user: &str| {
+        key.issue(
+            &ServiceTokenRequest {
+                issuer: IDP2.into(),
+                audience: "flink".into(),
+                user: user.parse().unwrap(),
+                groups: vec![],
+                ttl: "1h".parse().unwrap(),
+            },
+            OffsetDateTime::now_utc(),
+        )
+        .unwrap()
+        .token()
+        .to_owned()
+    };
+    assert_eq!(
+        get(
+            None,
+            &["-H", &bearer(&idp2(&idp2_first, "root"))],
+            "/jobmanager/config"
+        )
+        .0,
+        200
+    );
+    let idp2_second = SigningKey::generate().unwrap();
+    fs::write(web.join("jwks.json"), idp2_second.jwks_json()).unwrap();
+    let rotated = idp2(&idp2_second, "root");
+    let (code, body) = get(None, &["-H", &bearer(&rotated)], "/jobmanager/config");
+    assert_eq!(code, 401, "{body}");
+    assert!(body.contains("unknown_key_id"), "{body}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while get(None, &["-H", &bearer(&rotated)], "/jobmanager/config").0 != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the rotated key never arrived"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let fetched = jwks_server.requests_for("/jwks.json");
+    assert_eq!(fetched, 2, "one refetch for the rotated key");
+    for _ in 0..20 {
+        let forged = idp2(&stranger, "root");
+        assert_eq!(
+            get(None, &["-H", &bearer(&forged)], "/jobs/overview").0,
+            401
+        );
+    }
+    assert!(
+        jwks_server.requests_for("/jwks.json") <= fetched + 2,
+        "20 forged key ids caused {} fetches",
+        jwks_server.requests_for("/jwks.json") - fetched
+    );
 
     // A trusted proxy (127.0.0.2): its headers are the caller, and only its headers.
     let proxy = ["--interface", "127.0.0.2"];

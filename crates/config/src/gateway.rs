@@ -104,9 +104,18 @@ pub struct JwtIssuer {
     /// refreshed in the background.
     #[serde(default)]
     pub jwks_url: Option<String>,
-    /// CA bundle (PEM) for `jwks_url`, when the provider's certificate is not publicly trusted.
+    /// CA bundle (PEM) for `jwks_url`: when set, only these CAs are trusted for it (a private
+    /// identity provider is then not also trusted under every public CA); unset, the public
+    /// web PKI roots are.
     #[serde(default)]
     pub jwks_ca_file: Option<PathBuf>,
+    /// `jwks_url` only: refetched this often (keys the provider rotates in appear by then).
+    #[serde(default = "default_jwks_refresh_seconds")]
+    pub jwks_refresh_seconds: u64,
+    /// `jwks_url` only: a token with an unknown key id triggers an early refetch, at most once
+    /// per this many seconds (no refetch storm from forged key ids).
+    #[serde(default = "default_jwks_min_refetch_seconds")]
+    pub jwks_min_refetch_seconds: u64,
     /// The claim holding the user name; `/a/b` is a JSON pointer.
     #[serde(default = "default_user_claim")]
     pub user_claim: String,
@@ -116,6 +125,14 @@ pub struct JwtIssuer {
     /// Allowed clock skew for `exp` and `nbf`.
     #[serde(default = "default_leeway_seconds")]
     pub leeway_seconds: u64,
+}
+
+fn default_jwks_refresh_seconds() -> u64 {
+    300
+}
+
+fn default_jwks_min_refetch_seconds() -> u64 {
+    30
 }
 
 fn default_user_claim() -> String {
@@ -251,6 +268,15 @@ impl GatewaySection {
                     "gateway.jwt",
                     "each entry needs issuers and audiences (a token for another audience of \
                      the same provider must not be accepted)"
+                        .into(),
+                ));
+            }
+            if issuer.jwks_min_refetch_seconds == 0
+                || issuer.jwks_refresh_seconds < issuer.jwks_min_refetch_seconds
+            {
+                return Err((
+                    "gateway.jwt",
+                    "jwks_min_refetch_seconds must be at least 1 and at most jwks_refresh_seconds"
                         .into(),
                 ));
             }

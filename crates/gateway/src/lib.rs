@@ -51,7 +51,7 @@ pub async fn run(
     bound: impl FnOnce(Bound),
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), GatewayError> {
-    let snapshot = settings::Snapshot::load(&options)?;
+    let snapshot = settings::Snapshot::load(&options).await?;
     let fixed = snapshot.fixed.clone();
     let listener = TcpListener::bind(fixed.listen)
         .await

@@ -70,11 +70,7 @@ pub(crate) async fn watch(state: Arc<State>, options: GatewayOptions) {
             current = settled;
         }
         seen = current;
-        let attempt = options.clone();
-        let built = tokio::task::spawn_blocking(move || Snapshot::load(&attempt))
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()));
+        let built = Snapshot::load(&options).await.map_err(|e| e.to_string());
         match built {
             Ok(snapshot) => {
                 let old = state.snapshot.load();

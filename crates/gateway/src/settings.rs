@@ -12,7 +12,10 @@ use std::time::Duration;
 
 use flinkguard_config::{ClientCertificates, Config, GroupAttribute, LoadedConfig};
 use flinkguard_policy::Policy;
-use flinkguard_token::{KeySet, Verifier, VerifierConfig, VerifierSet};
+use flinkguard_token::{
+    KeySet, KeySetHandle, RemoteJwks, RemoteJwksConfig, SetupError, Verifier, VerifierConfig,
+    VerifierSet,
+};
 use http::HeaderName;
 use ipnet::IpNet;
 
@@ -92,11 +95,12 @@ pub(crate) struct Snapshot {
     pub(crate) timeouts: Timeouts,
     /// The files this snapshot was built from; a change to any of them triggers a reload.
     pub(crate) sources: Vec<PathBuf>,
+    _refreshers: Vec<Refresher>,
 }
 
 impl Snapshot {
-    /// Reads flinkguard.yaml and every file it points to.
-    pub(crate) fn load(options: &GatewayOptions) -> Result<Snapshot, GatewayError> {
+    /// Reads flinkguard.yaml and every file it points to, and fetches every JWKS URL once.
+    pub(crate) async fn load(options: &GatewayOptions) -> Result<Snapshot, GatewayError> {
         let loaded =
             Config::load(&options.config_path).map_err(|e| GatewayError::Config(e.to_string()))?;
         let gateway = &loaded.config.gateway;
@@ -117,6 +121,7 @@ impl Snapshot {
 
         let service_issuer = flinkguard_token::service_issuer(&loaded.config.cluster.name);
         let mut verifiers = Vec::new();
+        let mut refreshers = Vec::new();
         if gateway.service_tokens {
             // Created if missing (never replaced), so tokens minted later verify.
             let key = flinkguard_token::SigningKey::load_or_create(&pki)
@@ -141,12 +146,28 @@ impl Snapshot {
                 (Some(file), _) => {
                     let file = resolve(file);
                     sources.push(file.clone());
-                    KeySet::from_jwks_file(&file)
-                        .map_err(|e| GatewayError::Tokens(format!("{field}.jwks_file: {e}")))?
+                    KeySetHandle::new(
+                        KeySet::from_jwks_file(&file)
+                            .map_err(|e| GatewayError::Tokens(format!("{field}.jwks_file: {e}")))?,
+                    )
                 }
-                _ => {
+                (None, Some(url)) => {
+                    let problem =
+                        |e: SetupError| GatewayError::Tokens(format!("{field}.jwks_url: {e}"));
+                    let mut remote = RemoteJwksConfig::new(url.parse().map_err(problem)?);
+                    remote.ca_file = issuer.jwks_ca_file.as_ref().map(|p| resolve(p));
+                    remote.refresh_interval = Duration::from_secs(issuer.jwks_refresh_seconds);
+                    remote.min_refetch_interval =
+                        Duration::from_secs(issuer.jwks_min_refetch_seconds);
+                    sources.extend(remote.ca_file.clone());
+                    let remote = RemoteJwks::fetch_initial(remote).await.map_err(problem)?;
+                    let handle = remote.handle();
+                    refreshers.push(Refresher(tokio::spawn(remote.run())));
+                    handle
+                }
+                (None, None) => {
                     return Err(GatewayError::Tokens(format!(
-                        "{field}.jwks_url: not supported yet; use jwks_file"
+                        "{field}: set jwks_file or jwks_url"
                     )));
                 }
             };
@@ -202,7 +223,18 @@ impl Snapshot {
                 shutdown_grace: Duration::from_secs(t.shutdown_grace_seconds),
             },
             sources,
+            _refreshers: refreshers,
         })
+    }
+}
+
+/// A background JWKS refresh, stopped when the snapshot that uses its keys is dropped (after
+/// a reload, once the last request holding the old snapshot finished).
+pub(crate) struct Refresher(tokio::task::JoinHandle<()>);
+
+impl Drop for Refresher {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

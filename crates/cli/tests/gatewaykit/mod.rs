@@ -246,3 +246,73 @@ pub(crate) fn read_to_close(stream: &mut impl std::io::Read) -> String {
     }
     String::from_utf8_lossy(&all).into_owned()
 }
+
+/// Python's http.server over TLS, serving a directory: a real HTTPS server for files such as
+/// an identity provider's JWKS. Stopped by PID when dropped.
+pub(crate) struct StaticHttps {
+    child: Child,
+    pub(crate) port: u16,
+    requests: Arc<Mutex<Vec<String>>>,
+}
+
+const STATIC_HTTPS: &str = r#"
+import functools, http.server, ssl, sys
+port, directory, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=directory)
+server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(cert, key)
+server.socket = context.wrap_socket(server.socket, server_side=True)
+print("ready", flush=True)
+server.serve_forever()
+"#;
+
+impl StaticHttps {
+    pub(crate) fn start(directory: &Path, cert: &Path, key: &Path) -> StaticHttps {
+        let port = free_ports(1).unwrap()[0];
+        let mut child = Command::new("python3")
+            .args(["-c", STATIC_HTTPS, &port.to_string()])
+            .args([directory, cert, key])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut ready = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut ready)
+            .unwrap();
+        assert_eq!(ready.trim(), "ready");
+        // http.server logs one line per request to stderr.
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let sink = requests.clone();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        StaticHttps {
+            child,
+            port,
+            requests,
+        }
+    }
+
+    /// How many requests for `path` the server logged.
+    pub(crate) fn requests_for(&self, path: &str) -> usize {
+        let needle = format!("\"GET {path} ");
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(&needle))
+            .count()
+    }
+}
+
+impl Drop for StaticHttps {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
