@@ -154,7 +154,7 @@ fn default_leeway_seconds() -> u64 {
 pub struct TrustedProxies {
     /// Peer addresses (CIDR) whose identity headers are believed. From any other peer the
     /// headers are dropped unread.
-    pub cidrs: Vec<IpNet>,
+    pub cidrs: Vec<Cidr>,
     /// The header holding the user; exactly one must be present on a proxied request.
     pub user_header: String,
     /// The header holding the groups, comma-separated; at most one.
@@ -168,6 +168,30 @@ impl Default for TrustedProxies {
             user_header: "X-Forwarded-User".into(),
             groups_header: "X-Forwarded-Groups".into(),
         }
+    }
+}
+
+/// An address range such as `10.0.0.0/8`; a single address is its own /32 or /128.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Cidr(pub IpNet);
+
+impl TryFrom<String> for Cidr {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Cidr, String> {
+        let parsed = text
+            .parse::<IpNet>()
+            .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from));
+        parsed.map(Cidr).map_err(|_| {
+            format!("`{text}` is not an address range like 10.0.0.0/8, 2001:db8::/32 or 10.0.0.7")
+        })
+    }
+}
+
+impl From<Cidr> for String {
+    fn from(cidr: Cidr) -> String {
+        cidr.0.to_string()
     }
 }
 

@@ -18,7 +18,7 @@ use flinkguard_policy::{Policy, PolicyConfig};
 mod gateway;
 
 pub use gateway::{
-    ClientCertificates, GatewaySection, GroupAttribute, JwtIssuer, Timeouts, TrustedProxies,
+    Cidr, ClientCertificates, GatewaySection, GroupAttribute, JwtIssuer, Timeouts, TrustedProxies,
 };
 
 /// The file name commands look for by default.
@@ -489,5 +489,74 @@ mod tests {
             err.contains("pki.hosts") && err.contains("bad..host"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn gateway_settings_that_would_weaken_or_break_it_name_the_field() {
+        for (from, to, field, hint) in [
+            (
+                "cidrs: []",
+                "cidrs: [10.0.0.0/33]",
+                "gateway.trusted_proxies.cidrs",
+                "10.0.0.0/33",
+            ),
+            (
+                "user_header: X-Forwarded-User",
+                "user_header: 'X Forwarded'",
+                "gateway.trusted_proxies.user_header",
+                "not an HTTP header name",
+            ),
+            (
+                "max_connections: 1024",
+                "max_connections: 0",
+                "gateway.max_connections",
+                "at least 1",
+            ),
+            (
+                "idle_seconds: 120",
+                "idle_seconds: 0",
+                "gateway.timeouts.idle_seconds",
+                "between",
+            ),
+            (
+                "client_certificates: optional",
+                "client_certificates: sometimes",
+                "gateway.client_certificates",
+                "required",
+            ),
+            (
+                "group_attributes:\n  - O",
+                "group_attributes: []",
+                "gateway.group_attributes",
+                "O, OU",
+            ),
+            (
+                "jwt: []",
+                "jwt:\n  - issuers: [x]\n    audiences: [y]",
+                "gateway.jwt",
+                "jwks_file and jwks_url",
+            ),
+            (
+                "jwt: []",
+                "jwt:\n  - issuers: [x]\n    audiences: []\n    jwks_file: k.jwks",
+                "gateway.jwt",
+                "audiences",
+            ),
+        ] {
+            let yaml = sample().to_yaml();
+            assert!(yaml.contains(from), "{from} not in\n{yaml}");
+            let text = yaml.replacen(from, to, 1);
+            let err = Config::parse(&text, Path::new("f.yaml"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(field) && err.contains(hint), "{to}: {err}");
+        }
+        let text = sample()
+            .to_yaml()
+            .replace("  bindings:", "  anonymous_role: nobody\n  bindings:");
+        let err = Config::parse(&text, Path::new("f.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("policy.anonymous_role"), "{err}");
     }
 }

@@ -196,7 +196,7 @@ impl Snapshot {
                 .map_err(|e| GatewayError::Config(format!("gateway.trusted_proxies: {e}")))
         };
         let trusted_proxies = TrustedProxies {
-            cidrs: proxies.cidrs.clone(),
+            cidrs: proxies.cidrs.iter().map(|c| c.0).collect(),
             user_header: header(&proxies.user_header)?,
             groups_header: header(&proxies.groups_header)?,
         };
