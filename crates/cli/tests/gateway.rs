@@ -7,45 +7,10 @@ mod common;
 
 use std::fs;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
-use common::{flinkguard_ok, set_policy};
+use common::{Gateway, curl, flinkguard_ok, set_policy};
 use flinkguard_testkit::{ClusterBuilder, TestDist, free_port};
-
-/// The gateway process, stopped by PID when the test ends, also on panic.
-struct Gateway(Child);
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn curl(dir: &Path, user: Option<&str>, extra: &[&str], url: &str) -> (u16, String) {
-    let mut cmd = Command::new("curl");
-    cmd.current_dir(dir).args([
-        "-s",
-        "--cacert",
-        "pki/ca.crt",
-        "-w",
-        "\n%{http_code}",
-        "--path-as-is",
-    ]);
-    if let Some(user) = user {
-        cmd.args([
-            "--cert",
-            &format!("pki/clients/{user}/client.crt"),
-            "--key",
-            &format!("pki/clients/{user}/client.key"),
-        ]);
-    }
-    let out = cmd.args(extra).arg(url).output().expect("curl");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    (code.parse().unwrap_or(0), body.to_owned())
-}
 
 #[test]
 fn cluster_gateway_authenticates_authorizes_and_audits() {
