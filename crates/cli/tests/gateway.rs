@@ -4,48 +4,15 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+mod gatewaykit;
 
 use std::fs;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use common::{flinkguard_ok, set_policy};
-use flinkguard_testkit::{ClusterBuilder, TestDist, free_port};
-
-/// The gateway process, stopped by PID when the test ends, also on panic.
-struct Gateway(Child);
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn curl(dir: &Path, user: Option<&str>, extra: &[&str], url: &str) -> (u16, String) {
-    let mut cmd = Command::new("curl");
-    cmd.current_dir(dir).args([
-        "-s",
-        "--cacert",
-        "pki/ca.crt",
-        "-w",
-        "\n%{http_code}",
-        "--path-as-is",
-    ]);
-    if let Some(user) = user {
-        cmd.args([
-            "--cert",
-            &format!("pki/clients/{user}/client.crt"),
-            "--key",
-            &format!("pki/clients/{user}/client.key"),
-        ]);
-    }
-    let out = cmd.args(extra).arg(url).output().expect("curl");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    (code.parse().unwrap_or(0), body.to_owned())
-}
+use flinkguard_testkit::{ClusterBuilder, TestDist};
+use gatewaykit::{GatewayProcess, curl};
 
 #[test]
 fn cluster_gateway_authenticates_authorizes_and_audits() {
@@ -83,25 +50,8 @@ fn cluster_gateway_authenticates_authorizes_and_audits() {
     flinkguard_ok(d, &["pki", "issue-client", "--user", "root"]);
     flinkguard_ok(d, &["pki", "issue-client", "--user", "mallory"]);
 
-    let port = free_port().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_flinkguard"))
-        .args([
-            "gateway",
-            "--admin-listen",
-            "off",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .current_dir(d)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let stdout = child.stdout.take().unwrap();
-    let gateway = Gateway(child);
-    let first = stderr.lines().next().unwrap().unwrap();
-    assert!(first.contains("listening"), "{first}");
+    let (gateway, stdout) = GatewayProcess::start_with_stdout(d);
+    let port = gateway.port;
     let base = format!("https://localhost:{port}");
     let mut requests = 0;
     let mut get = |user: Option<&str>, extra: &[&str], path: &str| {
