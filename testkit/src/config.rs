@@ -32,8 +32,8 @@ fn scalar(value: &str) -> SettingValue {
 }
 
 /// The `env.java.opts.all` a distribution ships in its default config: the `--add-opens`
-/// flags Flink needs on Java 17, in a cluster's JVMs and in `bin/flink`'s.
-pub fn shipped_java_opts(dist: &FlinkDist) -> Option<String> {
+/// flags Flink needs on Java 17.
+pub(crate) fn shipped_java_opts(dist: &FlinkDist) -> Option<String> {
     let conf = dist.conf_dir();
     if let Ok(text) = std::fs::read_to_string(conf.join("config.yaml")) {
         let value: Value = serde_yaml_ng::from_str(&text).ok()?;

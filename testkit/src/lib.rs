@@ -31,7 +31,7 @@ pub mod routes;
 pub mod tls;
 
 pub use cluster::{ClusterBuilder, ClusterPorts, FlinkCluster, PreparedCluster};
-pub use config::{render_config, shipped_java_opts};
+pub use config::render_config;
 pub use dist::TestDist;
 pub use flinkguard_flink::{FlinkDist, FlinkVersion, free_port, free_ports};
 pub use job::JobJar;

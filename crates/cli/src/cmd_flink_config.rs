@@ -3,11 +3,40 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use flinkguard_config::Config;
+use flinkguard_config::{Config, LoadedConfig};
 use flinkguard_files::Mode;
 use flinkguard_flink::FlinkVersion;
+use flinkguard_pki::UserName;
 
 use crate::{ConfigArg, Outcome};
+
+/// Where Flink's clients reach the gateway: `--gateway HOST:PORT`, or the first name the
+/// gateway's certificate carries and the port it listens on.
+fn gateway_address(loaded: &LoadedConfig, given: Option<&str>) -> Result<(String, u16)> {
+    if let Some(text) = given {
+        let (host, port) = text
+            .rsplit_once(':')
+            .and_then(|(h, p)| Some((h.trim_matches(['[', ']']), p.parse::<u16>().ok()?)))
+            .filter(|(h, p)| !h.is_empty() && *p != 0)
+            .ok_or_else(|| {
+                anyhow::anyhow!("--gateway {text}: expected HOST:PORT, e.g. flink.example.org:8443")
+            })?;
+        return Ok((host.to_owned(), port));
+    }
+    let pki = &loaded.config.pki;
+    let host = pki
+        .hosts
+        .iter()
+        .find(|h| !h.starts_with('*'))
+        .cloned()
+        .or_else(|| pki.ips.first().map(ToString::to_string))
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "pki.hosts has only wildcard names; say where clients reach the gateway with --gateway HOST:PORT"
+            )
+        })?;
+    Ok((host, loaded.config.gateway.listen.port()))
+}
 
 #[derive(Args, Debug)]
 pub(crate) struct FlinkConfigArgs {
@@ -21,6 +50,15 @@ pub(crate) struct FlinkConfigArgs {
     /// the format: config.yaml (nested YAML) or flink-conf.yaml (flat).
     #[arg(long, value_name = "FILE")]
     merge: Option<PathBuf>,
+    /// Render the settings for Flink's own clients (`bin/flink`, the SQL client) to reach the
+    /// cluster through the gateway as this user (their client certificate from `pki
+    /// issue-client`), instead of the cluster's settings.
+    #[arg(long, value_name = "USER", value_parser = crate::parsed::<UserName>)]
+    client: Option<UserName>,
+    /// With --client: the gateway's address as clients reach it (default: the first of
+    /// pki.hosts / pki.ips, and the port of gateway.listen).
+    #[arg(long, value_name = "HOST:PORT", requires = "client")]
+    gateway: Option<String>,
     /// Write here (atomically, mode 0600: it holds keystore passwords) instead of stdout.
     /// May be the --merge file itself.
     #[arg(long, value_name = "FILE")]
@@ -34,7 +72,13 @@ pub(crate) fn run(args: &FlinkConfigArgs) -> Result<Outcome> {
         loaded.config.flink.version,
         args.merge.as_deref(),
     )?;
-    let settings = flinkguard_render::security_settings(&loaded, version)?;
+    let settings = match &args.client {
+        None => flinkguard_render::security_settings(&loaded, version)?,
+        Some(user) => {
+            let (host, port) = gateway_address(&loaded, args.gateway.as_deref())?;
+            flinkguard_render::client_settings(&loaded, user, &host, port)?
+        }
+    };
     let text = match &args.merge {
         Some(path) => {
             let existing = fs::read_to_string(path)

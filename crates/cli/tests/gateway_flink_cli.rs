@@ -1,5 +1,6 @@
-//! Flink's own CLI (`bin/flink` of Flink 2.3) through the gateway. With a client-side Flink
-//! config holding the user's PKCS12 client certificate and the REST truststore, the CLI lists,
+//! Flink's own CLI (`bin/flink` of Flink 2.3) through the gateway. With the client-side Flink
+//! config `flinkguard flink-config --client USER` renders (the user's PKCS12 client
+//! certificate, the REST truststore, suites for the gateway's key type), the CLI lists,
 //! submits and cancels jobs as a developer; as a viewer it lists, and its cancel is refused
 //! with the gateway's message in the CLI's output while the job keeps running.
 // Test code: a failed step should fail the test loudly, with its reason.
@@ -13,10 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{flinkguard_ok, password, set_policy};
-use flinkguard_testkit::{
-    ClusterBuilder, FlinkDist, JobJar, TestDist, render_config, shipped_java_opts,
-};
+use common::{flinkguard_ok, set_policy};
+use flinkguard_testkit::{ClusterBuilder, FlinkDist, JobJar, TestDist};
 use gatewaykit::GatewayProcess;
 
 /// A Flink client configuration for one user: `FLINK_CONF_DIR` with the CLI's log4j files
@@ -26,82 +25,37 @@ struct CliConf {
     log_dir: PathBuf,
 }
 
-/// The client-side settings that make `bin/flink` talk to the gateway: the keystore is the
-/// user's PKCS12 from `pki issue-client`, the truststore the REST truststore `init` writes.
-///
-/// Flink 2.3's CLI does not verify the server's hostname: its `RestClient` is built without a
-/// peer host, so Netty's default endpoint identification has no name to check against, and
-/// `security.ssl.verify-hostname` does not apply to it (a `rest.address` that resolves to
-/// 127.0.0.1 but is not among the certificate's names connects just the same). Trust rests
-/// on the truststore alone: it holds only flinkguard's CA. `host` is one of the gateway
-/// certificate's names anyway (`localhost`, `127.0.0.1`), so the setup stays right for a
-/// client that does check.
-fn client_settings(d: &Path, user: &str, host: &str, gateway_port: u16) -> Vec<(String, String)> {
-    let client = d.join("pki/clients").join(user);
-    let client_password = password(&client.join("client.password"));
-    let trust_password = password(&d.join("pki/rest-truststore.password"));
-    [
-        ("rest.address", host.to_owned()),
-        ("rest.port", gateway_port.to_string()),
-        ("security.ssl.rest.enabled", "true".to_owned()),
-        (
-            "security.ssl.rest.authentication-enabled",
-            "true".to_owned(),
-        ),
-        (
-            "security.ssl.rest.keystore",
-            client.join("client.p12").display().to_string(),
-        ),
-        ("security.ssl.rest.keystore-type", "PKCS12".to_owned()),
-        (
-            "security.ssl.rest.keystore-password",
-            client_password.clone(),
-        ),
-        ("security.ssl.rest.key-password", client_password),
-        (
-            "security.ssl.rest.truststore",
-            d.join("pki/rest-truststore.p12").display().to_string(),
-        ),
-        ("security.ssl.rest.truststore-type", "PKCS12".to_owned()),
-        ("security.ssl.rest.truststore-password", trust_password),
-        // Flink 2.3 offers only ECDHE_RSA suites by default; the gateway's certificate is
-        // ECDSA (`pki.key: ecdsa-p256`), so without these the handshake finds no common suite.
-        (
-            "security.ssl.algorithms",
-            "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"
-                .to_owned(),
-        ),
-        // A refused handshake is a "connection problem" the REST client retries 20 times,
-        // 3 s apart; fail at once instead.
-        ("rest.retry.max-attempts", "0".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect()
-}
-
 impl CliConf {
-    fn new(dist: &FlinkDist, root: &Path, name: &str, entries: &[(String, String)]) -> CliConf {
+    /// A copy of the distribution's conf dir whose config.yaml gets the client settings
+    /// `flinkguard flink-config --client USER` renders, merged in the way a user would: Flink's
+    /// own settings (the JVM's `--add-opens` the CLI needs to run a job's `main()`) stay.
+    fn new(dist: &FlinkDist, root: &Path, name: &str, user: &str, gateway: &str) -> CliConf {
         let conf_dir = root.join(name).join("conf");
         let log_dir = root.join(name).join("log");
         fs::create_dir_all(&conf_dir).unwrap();
         fs::create_dir_all(&log_dir).unwrap();
         for entry in fs::read_dir(dist.conf_dir()).unwrap() {
             let entry = entry.unwrap();
-            if entry.file_name() != "config.yaml" && entry.file_type().unwrap().is_file() {
+            if entry.file_type().unwrap().is_file() {
                 fs::copy(entry.path(), conf_dir.join(entry.file_name())).unwrap();
             }
         }
-        let mut entries = entries.to_vec();
-        // The CLI runs the job's main() in its own JVM, which needs the same `--add-opens`.
-        if let Some(opts) = shipped_java_opts(dist) {
-            entries.push(("env.java.opts.all".to_owned(), opts));
-        }
-        fs::write(
-            conf_dir.join("config.yaml"),
-            render_config(dist.config_format(), &entries),
-        )
-        .unwrap();
+        let config = conf_dir.join("config.yaml");
+        let config = config.to_str().unwrap();
+        flinkguard_ok(
+            root,
+            &[
+                "flink-config",
+                "--client",
+                user,
+                "--gateway",
+                gateway,
+                "--merge",
+                config,
+                "--out",
+                config,
+            ],
+        );
         CliConf { conf_dir, log_dir }
     }
 
@@ -205,18 +159,8 @@ fn cluster_flink_cli_lists_submits_and_cancels_through_the_gateway() {
     let gateway = GatewayProcess::start(d);
     let port = gateway.port;
 
-    let dev = CliConf::new(
-        &dist,
-        d,
-        "cli-dev",
-        &client_settings(d, "dev", "localhost", port),
-    );
-    let ann = CliConf::new(
-        &dist,
-        d,
-        "cli-ann",
-        &client_settings(d, "ann", "127.0.0.1", port),
-    );
+    let dev = CliConf::new(&dist, d, "cli-dev", "dev", &format!("localhost:{port}"));
+    let ann = CliConf::new(&dist, d, "cli-ann", "ann", &format!("127.0.0.1:{port}"));
 
     // A developer lists (nothing yet), submits the test job detached, sees it listed.
     let listed = dev.flink_ok(&dist, &["list"]);

@@ -533,3 +533,71 @@ fn renew_rest_replaces_only_the_gateway_certificate_and_keeps_its_trust() {
     let days = rest["days_left"].as_i64().unwrap();
     assert!((44..=45).contains(&days), "{rest}");
 }
+
+#[test]
+fn flink_config_for_clients_points_flink_at_the_gateway_with_the_users_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    init(d, "ecdsa-p256");
+    expect_input_error(
+        &flinkguard(d, &["flink-config", "--client", "bob"]),
+        &["bob", "pki issue-client --user bob"],
+    );
+    flinkguard_ok(d, &["pki", "issue-client", "--user", "bob"]);
+    let out = flinkguard_ok(d, &["flink-config", "--client", "bob"]);
+    let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(&out).unwrap();
+    let ssl = &yaml["security"]["ssl"];
+    // The first non-wildcard host and gateway.listen's port.
+    assert_eq!(yaml["rest"]["address"], "flink.example.org", "{out}");
+    assert_eq!(yaml["rest"]["port"], 8443, "{out}");
+    assert_eq!(ssl["rest"]["enabled"], true);
+    assert_eq!(ssl["rest"]["authentication-enabled"], true);
+    let keystore = ssl["rest"]["keystore"].as_str().unwrap();
+    assert!(keystore.ends_with("pki/clients/bob/client.p12"), "{out}");
+    assert_eq!(
+        ssl["rest"]["keystore-password"].as_str().unwrap(),
+        password(&d.join("pki/clients/bob/client.password"))
+    );
+    assert!(
+        ssl["rest"]["truststore"]
+            .as_str()
+            .unwrap()
+            .ends_with("pki/rest-truststore.p12")
+    );
+    assert!(
+        ssl["algorithms"]
+            .as_str()
+            .unwrap()
+            .contains("TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"),
+        "{out}"
+    );
+    // Nothing of the cluster's own secrets.
+    assert!(!out.contains("internal"), "{out}");
+    let out = flinkguard_ok(
+        d,
+        &[
+            "flink-config",
+            "--client",
+            "bob",
+            "--gateway",
+            "gw.example.org:443",
+        ],
+    );
+    assert!(
+        out.contains("address: gw.example.org") && out.contains("port: 443"),
+        "{out}"
+    );
+    expect_input_error(
+        &flinkguard(
+            d,
+            &[
+                "flink-config",
+                "--client",
+                "bob",
+                "--gateway",
+                "gw.example.org",
+            ],
+        ),
+        &["--gateway", "HOST:PORT"],
+    );
+}

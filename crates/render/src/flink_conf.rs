@@ -193,6 +193,81 @@ pub fn security_settings(
     Ok(s)
 }
 
+/// Settings for Flink's own clients (`bin/flink`, the SQL client, anything built on Flink's
+/// `RestClusterClient`) to reach the cluster through the gateway as `user`: REST over TLS to
+/// `gateway_host:gateway_port`, the user's client certificate from `pki issue-client`, and a
+/// truststore holding only flinkguard's CA.
+///
+/// Flink's REST client does not check the server's host name (up to 2.3 it never tells the TLS
+/// layer which host it connects to), so the truststore is the whole of the server's
+/// authentication: it must hold nothing but this CA, which is what `init` writes.
+pub fn client_settings(
+    loaded: &LoadedConfig,
+    user: &flinkguard_pki::UserName,
+    gateway_host: &str,
+    gateway_port: u16,
+) -> Result<FlinkSettings, RenderError> {
+    let pki = loaded.pki();
+    let root = pki.root().canonicalize().map_err(|e| {
+        RenderError::Pki(PkiError::InvalidFile {
+            path: pki.root().to_owned(),
+            problem: format!("{e}; run `flinkguard init` to create the PKI"),
+        })
+    })?;
+    let pki = flinkguard_pki::PkiLayout::new(root);
+    let client = flinkguard_pki::ClientFiles::in_dir(pki.client_dir(user));
+    if !client.keystore.is_file() {
+        return Err(PkiError::InvalidFile {
+            path: client.keystore,
+            problem: format!(
+                "no client certificate for {user}; run `flinkguard pki issue-client --user {user}` first"
+            ),
+        }
+        .into());
+    }
+    // Opened as Flink will, so a wrong password or a broken store is caught here.
+    pki.read_store(&client.keystore, &client.password)?;
+    pki.read_store(&pki.rest_truststore(), &pki.rest_truststore_password())?;
+    let client_password = pki.read_password(&client.password)?;
+    let trust_password = pki.read_password(&pki.rest_truststore_password())?;
+
+    let mut s = FlinkSettings::default();
+    let str = |v: &str| SettingValue::Str(v.to_owned());
+    s.set("rest.address", str(gateway_host));
+    s.set("rest.port", SettingValue::Int(u64::from(gateway_port)));
+    s.set("security.ssl.rest.enabled", SettingValue::Bool(true));
+    s.set(
+        "security.ssl.rest.authentication-enabled",
+        SettingValue::Bool(true),
+    );
+    s.set("security.ssl.rest.keystore", path_value(&client.keystore)?);
+    s.set("security.ssl.rest.keystore-type", str("PKCS12"));
+    s.set(
+        "security.ssl.rest.keystore-password",
+        str(client_password.expose()),
+    );
+    s.set(
+        "security.ssl.rest.key-password",
+        str(client_password.expose()),
+    );
+    s.set(
+        "security.ssl.rest.truststore",
+        path_value(&pki.rest_truststore())?,
+    );
+    s.set("security.ssl.rest.truststore-type", str("PKCS12"));
+    s.set(
+        "security.ssl.rest.truststore-password",
+        str(trust_password.expose()),
+    );
+    // The gateway's certificate has the PKI's key type; Flink's default suites are RSA-only.
+    s.set(
+        "security.ssl.algorithms",
+        str(cipher_suites(loaded.config.pki.key)),
+    );
+    s.set("security.ssl.protocol", str("TLSv1.3"));
+    Ok(s)
+}
+
 /// Directories of a local cluster started by `flinkguard up` or the test kit.
 #[derive(Debug, Clone)]
 pub struct LocalClusterDirs {

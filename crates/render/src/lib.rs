@@ -11,5 +11,5 @@ mod flink_conf;
 
 pub use flink_conf::{
     FlinkSettings, LocalClusterDirs, RenderError, SettingValue, choose_format, cipher_suites,
-    local_cluster_settings, merge, protocols, render, security_settings,
+    client_settings, local_cluster_settings, merge, protocols, render, security_settings,
 };
