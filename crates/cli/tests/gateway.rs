@@ -12,7 +12,7 @@ use std::process::Command;
 
 use common::{flinkguard_ok, set_policy};
 use flinkguard_testkit::{ClusterBuilder, TestDist};
-use gatewaykit::{GatewayProcess, curl};
+use gatewaykit::{GatewayProcess, curl, point_at};
 
 #[test]
 fn cluster_gateway_authenticates_authorizes_and_audits() {
@@ -21,17 +21,11 @@ fn cluster_gateway_authenticates_authorizes_and_audits() {
     let work = tempfile::tempdir().unwrap();
     let d = work.path();
     flinkguard_ok(d, &["init", "--quiet"]);
-    let config = fs::read_to_string(d.join("flinkguard.yaml")).unwrap();
-    fs::write(
-        d.join("flinkguard.yaml"),
-        config
-            .replace(
-                "rest_port: 8081",
-                &format!("rest_port: {}", cluster.ports().rest),
-            )
-            .replace("max_body_bytes: 104857600", "max_body_bytes: 4096"),
-    )
-    .unwrap();
+    point_at(
+        d,
+        cluster.ports().rest,
+        &[("max_body_bytes: 104857600", "max_body_bytes: 4096")],
+    );
     set_policy(
         d,
         "policy:\n  bindings:\n  - role: viewer\n    groups: [analysts]\n  - role: admin\n    users: [root]\n",

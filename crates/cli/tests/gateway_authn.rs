@@ -16,7 +16,7 @@ use common::{flinkguard_ok, set_policy};
 use flinkguard_pki::PkiLayout;
 use flinkguard_testkit::{ClusterBuilder, TestDist};
 use flinkguard_token::{ServiceTokenRequest, SigningKey};
-use gatewaykit::{GatewayProcess, StaticHttps, audit_lines, edit_config};
+use gatewaykit::{GatewayProcess, StaticHttps, audit_lines, edit_config, point_at};
 use time::OffsetDateTime;
 
 const IDP: &str = "https://idp.example.test/realms/data";
@@ -75,13 +75,10 @@ fn cluster_gateway_authenticates_by_jwt_trusted_proxy_anonymous_and_reloads() {
         &idp2_tls.join("pki/rest.crt"),
         &idp2_tls.join("pki/rest.key"),
     );
-    edit_config(
+    point_at(
         d,
+        cluster.ports().rest,
         &[
-            (
-                "rest_port: 8081",
-                &format!("rest_port: {}", cluster.ports().rest),
-            ),
             (
                 "  jwt: []\n",
                 &format!(

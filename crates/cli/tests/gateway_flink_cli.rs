@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::{flinkguard_ok, set_policy};
 use flinkguard_testkit::{ClusterBuilder, FlinkDist, JobJar, TestDist};
-use gatewaykit::GatewayProcess;
+use gatewaykit::{GatewayProcess, point_at};
 
 /// A Flink client configuration for one user: `FLINK_CONF_DIR` with the CLI's log4j files
 /// and a `config.yaml` that points the REST client at the gateway with the user's certificate.
@@ -131,15 +131,7 @@ fn cluster_flink_cli_lists_submits_and_cancels_through_the_gateway() {
     let work = tempfile::tempdir().unwrap();
     let d = work.path();
     flinkguard_ok(d, &["init", "--quiet"]);
-    let config = fs::read_to_string(d.join("flinkguard.yaml")).unwrap();
-    fs::write(
-        d.join("flinkguard.yaml"),
-        config.replace(
-            "rest_port: 8081",
-            &format!("rest_port: {}", cluster.ports().rest),
-        ),
-    )
-    .unwrap();
+    point_at(d, cluster.ports().rest, &[]);
     set_policy(
         d,
         "policy:\n  bindings:\n  - role: developer\n    users: [dev]\n  - role: viewer\n    groups: [analysts]\n",

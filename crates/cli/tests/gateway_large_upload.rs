@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use common::flinkguard_ok;
 use flinkguard_testkit::{ClusterBuilder, TestDist};
-use gatewaykit::{GatewayProcess, curl};
+use gatewaykit::{GatewayProcess, curl, point_at};
 
 /// The big entry's size: 1 GiB, written as 1024 copies of one 1 MiB block.
 const BLOCK: usize = 1 << 20;
@@ -303,20 +303,14 @@ fn cluster_gateway_streams_a_1_gib_jar_upload_in_bounded_memory() {
     let work = tempfile::tempdir().unwrap();
     let d = work.path();
     flinkguard_ok(d, &["init", "--quiet"]);
-    let config = fs::read_to_string(d.join("flinkguard.yaml")).unwrap();
-    fs::write(
-        d.join("flinkguard.yaml"),
-        config
-            .replace(
-                "rest_port: 8081",
-                &format!("rest_port: {}", cluster.ports().rest),
-            )
-            .replace(
-                "max_body_bytes: 104857600",
-                &format!("max_body_bytes: {GATEWAY_MAX_BODY}"),
-            ),
-    )
-    .unwrap();
+    point_at(
+        d,
+        cluster.ports().rest,
+        &[(
+            "max_body_bytes: 104857600",
+            &format!("max_body_bytes: {GATEWAY_MAX_BODY}"),
+        )],
+    );
     // `init` binds the user `admin` to the admin role.
     flinkguard_ok(d, &["pki", "issue-client", "--user", "admin"]);
 

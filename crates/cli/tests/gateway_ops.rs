@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::{flinkguard_ok, set_policy};
 use flinkguard_testkit::{ClusterBuilder, FlinkCluster, TestDist};
-use gatewaykit::{GatewayProcess, audit_lines, edit_config, raw_tls, read_to_close};
+use gatewaykit::{GatewayProcess, audit_lines, edit_config, point_at, raw_tls, read_to_close};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
@@ -24,11 +24,7 @@ const NO_JOB: &str = "00000000000000000000000000000000";
 /// A PKI and flinkguard.yaml in `d` pointing at `cluster`, with `root` an admin.
 fn prepare(d: &Path, cluster: &FlinkCluster, edits: &[(&str, &str)]) {
     flinkguard_ok(d, &["init", "--quiet"]);
-    let rest_port = format!("rest_port: {}", cluster.ports().rest);
-    edit_config(
-        d,
-        &[&[("rest_port: 8081", rest_port.as_str())], edits].concat(),
-    );
+    point_at(d, cluster.ports().rest, edits);
     set_policy(
         d,
         "policy:\n  bindings:\n  - role: admin\n    users: [root]\n",
@@ -317,15 +313,10 @@ fn cluster_gateway_speaks_https_to_flink_rest_ssl_and_trusts_only_the_pinned_ca(
         )
         .rest_tls(pki.join("ca.crt"))
         .start();
-    edit_config(
+    point_at(
         d,
-        &[
-            (
-                "rest_port: 8081",
-                &format!("rest_port: {}", cluster.ports().rest),
-            ),
-            ("upstream_ca_file: null", "upstream_ca_file: pki/ca.crt"),
-        ],
+        cluster.ports().rest,
+        &[("upstream_ca_file: null", "upstream_ca_file: pki/ca.crt")],
     );
     set_policy(
         d,

@@ -132,14 +132,7 @@ pub fn security_settings(
     loaded: &LoadedConfig,
     version: FlinkVersion,
 ) -> Result<FlinkSettings, RenderError> {
-    let pki = loaded.pki();
-    let root = pki.root().canonicalize().map_err(|e| {
-        RenderError::Pki(PkiError::InvalidFile {
-            path: pki.root().to_owned(),
-            problem: format!("{e}; run `flinkguard init` to create the PKI"),
-        })
-    })?;
-    let pki = flinkguard_pki::PkiLayout::new(root);
+    let pki = absolute_pki(loaded)?;
     let entries = pki.read_store(&pki.internal_keystore(), &pki.internal_password())?;
     let identity = match entries.as_slice() {
         [StoreEntry::PrivateKey { chain, .. }] if !chain.is_empty() => chain[0].clone(),
@@ -193,6 +186,19 @@ pub fn security_settings(
     Ok(s)
 }
 
+/// The PKI with an absolute root: Flink resolves relative paths against its own working
+/// directory, not flinkguard.yaml's.
+fn absolute_pki(loaded: &LoadedConfig) -> Result<flinkguard_pki::PkiLayout, RenderError> {
+    let pki = loaded.pki();
+    let root = pki.root().canonicalize().map_err(|e| {
+        RenderError::Pki(PkiError::InvalidFile {
+            path: pki.root().to_owned(),
+            problem: format!("{e}; run `flinkguard init` to create the PKI"),
+        })
+    })?;
+    Ok(flinkguard_pki::PkiLayout::new(root))
+}
+
 /// Settings for Flink's own clients (`bin/flink`, the SQL client, anything built on Flink's
 /// `RestClusterClient`) to reach the cluster through the gateway as `user`: REST over TLS to
 /// `gateway_host:gateway_port`, the user's client certificate from `pki issue-client`, and a
@@ -207,14 +213,7 @@ pub fn client_settings(
     gateway_host: &str,
     gateway_port: u16,
 ) -> Result<FlinkSettings, RenderError> {
-    let pki = loaded.pki();
-    let root = pki.root().canonicalize().map_err(|e| {
-        RenderError::Pki(PkiError::InvalidFile {
-            path: pki.root().to_owned(),
-            problem: format!("{e}; run `flinkguard init` to create the PKI"),
-        })
-    })?;
-    let pki = flinkguard_pki::PkiLayout::new(root);
+    let pki = absolute_pki(loaded)?;
     let client = flinkguard_pki::ClientFiles::in_dir(pki.client_dir(user));
     if !client.keystore.is_file() {
         return Err(PkiError::InvalidFile {

@@ -194,6 +194,15 @@ pub(crate) fn edit_config(dir: &Path, edits: &[(&str, &str)]) {
     fs::rename(&staged, &path).unwrap();
 }
 
+/// Points dir/flinkguard.yaml at a Flink whose REST port is `rest_port`, with `edits`.
+pub(crate) fn point_at(dir: &Path, rest_port: u16, edits: &[(&str, &str)]) {
+    let rest = format!("rest_port: {rest_port}");
+    edit_config(
+        dir,
+        &[&[("rest_port: 8081", rest.as_str())], edits].concat(),
+    );
+}
+
 /// The audit lines written so far.
 pub(crate) fn audit_lines(dir: &Path) -> Vec<serde_json::Value> {
     fs::read_to_string(dir.join("audit.jsonl"))
