@@ -164,6 +164,19 @@ fn cluster_gateway_authenticates_by_jwt_trusted_proxy_anonymous_and_reloads() {
         assert!(body.contains(why), "{why}: {body}");
     }
 
+    // A certificate from the right CA but without clientAuth usage (the gateway's own server
+    // certificate) is refused in the handshake.
+    assert_eq!(
+        gateway
+            .curl(
+                None,
+                &["--cert", "pki/rest.crt", "--key", "pki/rest.key"],
+                "/jobs/overview"
+            )
+            .0,
+        0
+    );
+
     // Keys from a URL: fetched at start; a rotated key is fetched once a token names it, and
     // forged key ids do not make the gateway hammer the provider.
     assert_eq!(jwks_server.requests_for("/jwks.json"), 1);
