@@ -168,6 +168,7 @@ impl Config {
                     groups: vec![],
                 }],
                 anonymous_role: None,
+                paths: Default::default(),
             },
         }
     }

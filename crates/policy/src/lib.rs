@@ -11,7 +11,8 @@ mod target;
 pub use catalogue::{Classification, RouteCatalogue, UnknownRoute};
 pub use operation::{Operation, UnknownOperation};
 pub use policy::{
-    AuthMethod, Binding, Decision, Policy, PolicyConfig, PolicyError, Principal, builtin_roles,
+    AuthMethod, Binding, Decision, Grant, Owner, Policy, PolicyConfig, PolicyError, Principal,
+    Scope, Subject, Visibility, builtin_roles,
 };
 pub use target::{MAX_SEGMENTS, MAX_TARGET_LEN, RequestTarget, TargetError};
 

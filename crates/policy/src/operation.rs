@@ -53,6 +53,13 @@ pub enum Operation {
     ApplicationsRead,
     /// Cancelling an application.
     ApplicationsCancel,
+    /// Seeing secrets in responses (config values, JVM options, program arguments, logs)
+    /// unredacted. Not a route: principals without it get filtered responses.
+    SecretsRead,
+    /// Acting as another user or group (`Impersonate-User`, `Impersonate-Group`).
+    Impersonate,
+    /// Creating signed links (pre-authenticated URLs) through the gateway's signing endpoint.
+    LinksSign,
 }
 
 impl Operation {
@@ -79,6 +86,9 @@ impl Operation {
         Operation::DatasetsDelete,
         Operation::ApplicationsRead,
         Operation::ApplicationsCancel,
+        Operation::SecretsRead,
+        Operation::Impersonate,
+        Operation::LinksSign,
     ];
 
     /// The stable name used in policies, audit lines and metrics.
@@ -105,7 +115,43 @@ impl Operation {
             Operation::DatasetsDelete => "datasets.delete",
             Operation::ApplicationsRead => "applications.read",
             Operation::ApplicationsCancel => "applications.cancel",
+            Operation::SecretsRead => "secrets.read",
+            Operation::Impersonate => "impersonate",
+            Operation::LinksSign => "links.sign",
         }
+    }
+
+    /// Operations no route performs: what a principal may see (secrets unredacted) or be
+    /// (someone else), or make (signed links).
+    pub fn is_principal_level(self) -> bool {
+        matches!(
+            self,
+            Operation::SecretsRead | Operation::Impersonate | Operation::LinksSign
+        )
+    }
+
+    /// Operations that create a resource the creator then owns.
+    pub fn creates(self) -> bool {
+        matches!(self, Operation::JarsUpload | Operation::JobsSubmit)
+    }
+
+    /// Operations on one job, jar or application, which `:own` / `:group` scopes apply to
+    /// (and the creating operations, whose results their creator owns).
+    pub fn is_scopable(self) -> bool {
+        self.creates()
+            || matches!(
+                self,
+                Operation::JobsRead
+                    | Operation::JobsConfig
+                    | Operation::JobsCancel
+                    | Operation::JobsSavepoint
+                    | Operation::JobsRescale
+                    | Operation::JarsRead
+                    | Operation::JarsRun
+                    | Operation::JarsDelete
+                    | Operation::ApplicationsRead
+                    | Operation::ApplicationsCancel
+            )
     }
 
     /// Whether the operation changes the cluster, its jobs or their state.
@@ -121,6 +167,7 @@ impl Operation {
                 | Operation::JarsRead
                 | Operation::DatasetsRead
                 | Operation::ApplicationsRead
+                | Operation::SecretsRead
         )
     }
 }

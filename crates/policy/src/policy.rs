@@ -88,6 +88,10 @@ pub struct PolicyConfig {
     /// 401. Bindings never apply to anonymous callers, whatever name they claim.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anonymous_role: Option<String>,
+    /// Per role: the prefixes caller-chosen paths (savepoint `target-directory`, a run's
+    /// `savepointPath`) must start with, e.g. `team-dev: [s3://savepoints/team-a/]`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub paths: BTreeMap<String, Vec<String>>,
 }
 
 /// Binds a role to users and groups.
@@ -138,6 +142,41 @@ pub enum PolicyError {
         "policy.anonymous_role: role `{0}` is not defined (built-in: viewer, operator, developer, admin)"
     )]
     UnknownAnonymousRole(String),
+    /// A grant's suffix is neither `:own` nor `:group`.
+    #[error(
+        "policy.roles.{role}: `{grant}` has the scope `{scope}`; use `:own` or `:group`, or none for every resource"
+    )]
+    UnknownScope {
+        /// The role.
+        role: String,
+        /// The grant as written.
+        grant: String,
+        /// The bad suffix.
+        scope: String,
+    },
+    /// A scope on an operation that is not about one job, jar or application.
+    #[error(
+        "policy.roles.{role}: `{grant}` cannot be scoped: it is not about one job, jar or application"
+    )]
+    UnscopableOperation {
+        /// The role.
+        role: String,
+        /// The grant as written.
+        grant: String,
+    },
+    /// `paths` names a role that does not exist.
+    #[error("policy.paths.{0}: role `{0}` is not defined")]
+    UnknownPathsRole(String),
+    /// A path prefix that would not restrict anything reliably.
+    #[error(
+        "policy.paths.{role}: `{prefix}` must be absolute (`/savepoints/team-a/` or `s3://bucket/team-a/`), end with `/` and have no `..`"
+    )]
+    BadPathPrefix {
+        /// The role.
+        role: String,
+        /// The prefix.
+        prefix: String,
+    },
     /// A binding with neither users nor groups grants nothing and is probably a mistake.
     #[error("policy.bindings[{0}]: list at least one user or group")]
     EmptyBinding(usize),
@@ -174,38 +213,81 @@ pub fn builtin_roles() -> Vec<(&'static str, BTreeSet<Operation>)> {
     ]
 }
 
+/// How far a grant reaches: every resource, or only those the principal (or one of its
+/// groups) owns. Written as a suffix in a role: `jobs.cancel:own`, `jobs.read:group`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    /// Every resource, and resources nobody owns.
+    All,
+    /// Resources whose owner is the principal.
+    Own,
+    /// Resources whose owner shared a group with the principal when submitting.
+    Group,
+}
+
+/// One operation a role grants, with its scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Grant {
+    /// The operation.
+    pub operation: Operation,
+    /// How far it reaches.
+    pub scope: Scope,
+}
+
+impl Grant {
+    fn all(operation: Operation) -> Grant {
+        Grant {
+            operation,
+            scope: Scope::All,
+        }
+    }
+}
+
+/// Who owns a job, jar or application: recorded by the gateway when it was submitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    /// The submitting user.
+    pub user: String,
+    /// The submitting user's groups at the time.
+    pub groups: Vec<String>,
+}
+
+/// What an operation is performed on, for scoped grants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject<'a> {
+    /// The cluster as a whole (or a new resource being created): only unscoped grants apply,
+    /// except that creating (`jars.upload`, `jobs.submit`) is allowed by a scoped grant too —
+    /// the result belongs to its creator.
+    Cluster,
+    /// One job, jar or application, with its owner; `None`: nobody (it was not submitted
+    /// through the gateway), so only unscoped grants apply.
+    Resource(Option<&'a Owner>),
+}
+
 /// A checked policy, ready to decide.
 #[derive(Debug, Clone)]
 pub struct Policy {
-    roles: BTreeMap<String, BTreeSet<Operation>>,
+    roles: BTreeMap<String, BTreeSet<Grant>>,
     bindings: Vec<Binding>,
     anonymous_role: Option<String>,
+    /// Per role: prefixes caller-chosen paths (savepoint target directories) must lie in.
+    paths: BTreeMap<String, Vec<String>>,
 }
 
 impl Policy {
     /// Checks a policy configuration: every operation and role must exist.
     pub fn new(config: &PolicyConfig) -> Result<Policy, PolicyError> {
-        let mut roles: BTreeMap<String, BTreeSet<Operation>> = builtin_roles()
+        let mut roles: BTreeMap<String, BTreeSet<Grant>> = builtin_roles()
             .into_iter()
-            .map(|(n, ops)| (n.to_owned(), ops))
+            .map(|(n, ops)| (n.to_owned(), ops.into_iter().map(Grant::all).collect()))
             .collect();
-        for (name, operations) in &config.roles {
+        for (name, grants) in &config.roles {
             if roles.contains_key(name) {
                 return Err(PolicyError::BuiltinRedefined(name.clone()));
             }
             let mut set = BTreeSet::new();
-            for op in operations {
-                set.insert(op.parse::<Operation>().map_err(|_| {
-                    PolicyError::UnknownOperation {
-                        role: name.clone(),
-                        operation: op.clone(),
-                        known: Operation::ALL
-                            .iter()
-                            .map(|o| o.name())
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    }
-                })?);
+            for text in grants {
+                set.insert(parse_grant(name, text)?);
             }
             roles.insert(name.clone(), set);
         }
@@ -227,20 +309,36 @@ impl Policy {
         {
             return Err(PolicyError::UnknownAnonymousRole(role.clone()));
         }
+        for (role, prefixes) in &config.paths {
+            if !roles.contains_key(role) {
+                return Err(PolicyError::UnknownPathsRole(role.clone()));
+            }
+            if let Some(bad) = prefixes.iter().find(|p| !usable_prefix(p)) {
+                return Err(PolicyError::BadPathPrefix {
+                    role: role.clone(),
+                    prefix: bad.clone(),
+                });
+            }
+        }
         Ok(Policy {
             roles,
             bindings: config.bindings.clone(),
             anonymous_role: config.anonymous_role.clone(),
+            paths: config.paths.clone(),
         })
     }
 
-    /// Decides whether `principal` may perform `operation`. Default deny; the first binding
-    /// (in file order) whose role grants the operation allows it.
-    pub fn decide(&self, principal: &Principal, operation: Operation) -> Decision {
+    /// The roles that apply to a principal, with how each is bound.
+    fn bound_roles<'p>(&'p self, principal: &Principal) -> Vec<(&'p str, String)> {
         if principal.method == AuthMethod::Anonymous {
-            return self.decide_anonymous(operation);
+            // Bindings never apply to anonymous callers, whatever name they claim.
+            return self
+                .anonymous_role
+                .iter()
+                .map(|r| (r.as_str(), "anonymous".to_owned()))
+                .collect();
         }
-        let mut bound_roles = Vec::new();
+        let mut out = Vec::new();
         for binding in &self.bindings {
             let via = if binding.users.contains(&principal.user) {
                 format!("user {}", principal.user)
@@ -249,29 +347,151 @@ impl Policy {
             } else {
                 continue;
             };
-            if self
-                .roles
-                .get(&binding.role)
-                .is_some_and(|ops| ops.contains(&operation))
-            {
-                return Decision::Allow {
-                    role: binding.role.clone(),
-                    via,
-                };
-            }
-            bound_roles.push(binding.role.as_str());
+            out.push((binding.role.as_str(), via));
         }
-        let reason = if bound_roles.is_empty() {
+        out
+    }
+
+    /// Decides whether `principal` may perform `operation` on the cluster as a whole. Default
+    /// deny; the first binding (in file order) whose role grants the operation allows it.
+    pub fn decide(&self, principal: &Principal, operation: Operation) -> Decision {
+        self.decide_on(principal, operation, Subject::Cluster)
+    }
+
+    /// Decides whether `principal` may perform `operation` on `subject`: unscoped grants
+    /// always apply, `:own` ones when the principal owns it, `:group` ones when its owner
+    /// shared one of the principal's groups.
+    pub fn decide_on(
+        &self,
+        principal: &Principal,
+        operation: Operation,
+        subject: Subject<'_>,
+    ) -> Decision {
+        let bound = self.bound_roles(principal);
+        if principal.method == AuthMethod::Anonymous && bound.is_empty() {
+            return Decision::Deny {
+                reason: "anonymous access is off (policy.anonymous_role)".into(),
+            };
+        }
+        let mut scoped_only = false;
+        for (role, via) in &bound {
+            let Some(grants) = self.roles.get(*role) else {
+                continue;
+            };
+            for grant in grants.iter().filter(|g| g.operation == operation) {
+                if grant_applies(grant, principal, operation, subject) {
+                    let via = match grant.scope {
+                        Scope::All => via.clone(),
+                        Scope::Own => format!("{via}, own"),
+                        Scope::Group => format!("{via}, group-owned"),
+                    };
+                    return Decision::Allow {
+                        role: (*role).to_owned(),
+                        via,
+                    };
+                }
+                scoped_only = true;
+            }
+        }
+        let reason = if bound.is_empty() {
             format!("{} {} has no role", principal.method, principal.user)
-        } else {
-            bound_roles.dedup();
+        } else if scoped_only {
+            let owner = match subject {
+                Subject::Resource(Some(owner)) => format!("it belongs to {}", owner.user),
+                Subject::Resource(None) => {
+                    "it belongs to nobody (not submitted through the gateway; `flinkguard jobs adopt` assigns an owner)".to_owned()
+                }
+                Subject::Cluster => "it is not one resource".to_owned(),
+            };
             format!(
-                "{operation} is not granted to {} by role(s) {}",
-                principal.user,
-                bound_roles.join(", ")
+                "{operation} is granted to {} only on own or group resources, and {owner}",
+                principal.user
             )
+        } else {
+            let mut names: Vec<&str> = bound.iter().map(|(r, _)| *r).collect();
+            names.dedup();
+            if principal.method == AuthMethod::Anonymous {
+                format!(
+                    "{operation} is not granted to anonymous callers by role {}",
+                    names.join(", ")
+                )
+            } else {
+                format!(
+                    "{operation} is not granted to {} by role(s) {}",
+                    principal.user,
+                    names.join(", ")
+                )
+            }
         };
         Decision::Deny { reason }
+    }
+
+    /// How much of a listing (`/jobs/overview`) `principal` may see for `operation`.
+    pub fn visibility(&self, principal: &Principal, operation: Operation) -> Visibility {
+        let mut scoped = false;
+        for (role, _) in self.bound_roles(principal) {
+            for grant in self
+                .roles
+                .get(role)
+                .into_iter()
+                .flatten()
+                .filter(|g| g.operation == operation)
+            {
+                match grant.scope {
+                    Scope::All => return Visibility::All,
+                    Scope::Own | Scope::Group => scoped = true,
+                }
+            }
+        }
+        if scoped {
+            Visibility::Owned
+        } else {
+            Visibility::None
+        }
+    }
+
+    /// Whether a caller-chosen path (a savepoint's `target-directory`) is allowed for
+    /// `operation`: it must start with a prefix listed under `policy.paths` for a role of the
+    /// principal that grants the operation. The built-in `admin` role is unrestricted unless
+    /// prefixes are listed for it; any other role without prefixes allows no caller-chosen
+    /// path (the cluster's configured default directory still works).
+    pub fn path_allowed(
+        &self,
+        principal: &Principal,
+        operation: Operation,
+        path: &str,
+    ) -> Result<(), String> {
+        if path.split('/').any(|segment| segment == "..") || path.contains('\\') {
+            return Err(format!("`{path}` has `..` or `\\` in it"));
+        }
+        let mut listed = Vec::new();
+        for (role, _) in self.bound_roles(principal) {
+            let grants = self.roles.get(role).into_iter().flatten();
+            if !grants.into_iter().any(|g| g.operation == operation) {
+                continue;
+            }
+            match self.paths.get(role) {
+                None if role == "admin" => return Ok(()),
+                None => {}
+                Some(prefixes) => {
+                    if prefixes.iter().any(|p| path.starts_with(p.as_str())) {
+                        return Ok(());
+                    }
+                    listed.extend(prefixes.iter().map(String::as_str));
+                }
+            }
+        }
+        Err(if listed.is_empty() {
+            format!(
+                "no role of {} allows a caller-chosen path for {operation}; omit it to use the cluster's default, or list prefixes under policy.paths",
+                principal.user
+            )
+        } else {
+            format!(
+                "`{path}` is outside the allowed prefixes {}",
+                listed.join(", ")
+            )
+        })
     }
 
     /// Whether callers without credentials are let in (with [`Policy::anonymous_role`]).
@@ -279,32 +499,82 @@ impl Policy {
         self.anonymous_role.as_deref()
     }
 
-    fn decide_anonymous(&self, operation: Operation) -> Decision {
-        let Some(role) = &self.anonymous_role else {
-            return Decision::Deny {
-                reason: "anonymous access is off (policy.anonymous_role)".into(),
-            };
-        };
-        if self
-            .roles
-            .get(role)
-            .is_some_and(|ops| ops.contains(&operation))
-        {
-            Decision::Allow {
-                role: role.clone(),
-                via: "anonymous".into(),
-            }
-        } else {
-            Decision::Deny {
-                reason: format!("{operation} is not granted to anonymous callers by role {role}"),
-            }
-        }
-    }
-
-    /// The operations of a role.
-    pub fn role(&self, name: &str) -> Option<&BTreeSet<Operation>> {
+    /// The grants of a role.
+    pub fn role(&self, name: &str) -> Option<&BTreeSet<Grant>> {
         self.roles.get(name)
     }
+}
+
+/// How much of a listing a principal sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visibility {
+    /// Everything.
+    All,
+    /// Only resources an `:own` or `:group` grant covers.
+    Owned,
+    /// Nothing: the request is denied.
+    None,
+}
+
+fn grant_applies(
+    grant: &Grant,
+    principal: &Principal,
+    operation: Operation,
+    subject: Subject<'_>,
+) -> bool {
+    match (grant.scope, subject) {
+        (Scope::All, _) => true,
+        // Creating: the new resource will belong to its creator.
+        (_, Subject::Cluster) => operation.creates(),
+        (_, Subject::Resource(None)) => false,
+        (Scope::Own, Subject::Resource(Some(owner))) => {
+            owner.user == principal.user && principal.method != AuthMethod::Anonymous
+        }
+        (Scope::Group, Subject::Resource(Some(owner))) => {
+            owner.groups.iter().any(|g| principal.groups.contains(g))
+        }
+    }
+}
+
+fn parse_grant(role: &str, text: &str) -> Result<Grant, PolicyError> {
+    let (name, scope) = match text.split_once(':') {
+        None => (text, Scope::All),
+        Some((name, "own")) => (name, Scope::Own),
+        Some((name, "group")) => (name, Scope::Group),
+        Some((_, other)) => {
+            return Err(PolicyError::UnknownScope {
+                role: role.to_owned(),
+                grant: text.to_owned(),
+                scope: other.to_owned(),
+            });
+        }
+    };
+    let operation = name
+        .parse::<Operation>()
+        .map_err(|_| PolicyError::UnknownOperation {
+            role: role.to_owned(),
+            operation: text.to_owned(),
+            known: Operation::ALL
+                .iter()
+                .map(|o| o.name())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })?;
+    if scope != Scope::All && !operation.is_scopable() {
+        return Err(PolicyError::UnscopableOperation {
+            role: role.to_owned(),
+            grant: text.to_owned(),
+        });
+    }
+    Ok(Grant { operation, scope })
+}
+
+/// A prefix must say where it is: a scheme (`s3://bucket/team-a/`) or an absolute path, and
+/// end with `/` so that `/savepoints/team-a` does not also allow `/savepoints/team-ab`.
+fn usable_prefix(prefix: &str) -> bool {
+    (prefix.contains("://") || prefix.starts_with('/'))
+        && prefix.ends_with('/')
+        && !prefix.split('/').any(|s| s == "..")
 }
 
 #[cfg(test)]
@@ -346,6 +616,7 @@ mod tests {
                 },
             ],
             anonymous_role: None,
+            paths: BTreeMap::new(),
         })
         .unwrap()
     }
@@ -419,6 +690,150 @@ mod tests {
     }
 
     #[test]
+    fn scoped_grants_reach_only_own_or_group_resources() {
+        let p = Policy::new(&PolicyConfig {
+            roles: [(
+                "team-dev".to_owned(),
+                [
+                    "jobs.read:own",
+                    "jobs.cancel:own",
+                    "jobs.read:group",
+                    "jobs.submit:own",
+                ]
+                .map(str::to_owned)
+                .to_vec(),
+            )]
+            .into(),
+            bindings: vec![Binding {
+                role: "team-dev".into(),
+                users: vec![],
+                groups: vec!["team-a".into(), "team-b".into()],
+            }],
+            ..PolicyConfig::default()
+        })
+        .unwrap();
+        let alice = principal("alice", &["team-a"]);
+        let owner = |user: &str, groups: &[&str]| Owner {
+            user: user.into(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+        };
+        let hers = owner("alice", &["team-a"]);
+        let teammates = owner("carol", &["team-a"]);
+        let bobs = owner("bob", &["team-b"]);
+        fn on(o: &Owner) -> Subject<'_> {
+            Subject::Resource(Some(o))
+        }
+        assert!(
+            p.decide_on(&alice, Operation::JobsCancel, on(&hers))
+                .is_allowed()
+        );
+        assert!(
+            !p.decide_on(&alice, Operation::JobsCancel, on(&teammates))
+                .is_allowed()
+        );
+        assert!(
+            p.decide_on(&alice, Operation::JobsRead, on(&teammates))
+                .is_allowed()
+        );
+        let denied = p.decide_on(&alice, Operation::JobsCancel, on(&bobs));
+        assert!(
+            matches!(&denied, Decision::Deny { reason } if reason.contains("belongs to bob")),
+            "{denied:?}"
+        );
+        // Nobody's jobs and cluster-wide reads need an unscoped grant; creating needs any.
+        assert!(
+            !p.decide_on(&alice, Operation::JobsRead, Subject::Resource(None))
+                .is_allowed()
+        );
+        assert!(!p.decide(&alice, Operation::JobsRead).is_allowed());
+        assert!(p.decide(&alice, Operation::JobsSubmit).is_allowed());
+        assert_eq!(p.visibility(&alice, Operation::JobsRead), Visibility::Owned);
+        assert_eq!(p.visibility(&alice, Operation::JarsRead), Visibility::None);
+        assert_eq!(
+            Policy::new(&PolicyConfig::default())
+                .unwrap()
+                .visibility(&principal("x", &[]), Operation::JobsRead),
+            Visibility::None
+        );
+        for (grant, error) in [
+            ("jobs.read:mine", "`:own` or `:group`"),
+            ("cluster.config:own", "cannot be scoped"),
+        ] {
+            let err = Policy::new(&PolicyConfig {
+                roles: [("r".to_owned(), vec![grant.to_owned()])].into(),
+                ..PolicyConfig::default()
+            })
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains(error), "{grant}: {err}");
+        }
+    }
+
+    #[test]
+    fn caller_chosen_paths_must_lie_under_a_prefix_of_a_granting_role() {
+        let p = Policy::new(&PolicyConfig {
+            bindings: vec![
+                Binding {
+                    role: "operator".into(),
+                    users: vec!["op".into()],
+                    groups: vec![],
+                },
+                Binding {
+                    role: "operator".into(),
+                    users: vec![],
+                    groups: vec!["team-a".into()],
+                },
+                Binding {
+                    role: "admin".into(),
+                    users: vec!["root".into()],
+                    groups: vec![],
+                },
+            ],
+            paths: [(
+                "operator".to_owned(),
+                vec!["s3://savepoints/team-a/".to_owned()],
+            )]
+            .into(),
+            ..PolicyConfig::default()
+        })
+        .unwrap();
+        let op = principal("op", &[]);
+        let save = Operation::JobsSavepoint;
+        assert!(
+            p.path_allowed(&op, save, "s3://savepoints/team-a/job1")
+                .is_ok()
+        );
+        for bad in [
+            "s3://savepoints/team-b/job1",
+            "s3://savepoints/team-a/../team-b",
+            "s3://savepoints/team-ab/x",
+        ] {
+            assert!(p.path_allowed(&op, save, bad).is_err(), "{bad}");
+        }
+        assert!(
+            p.path_allowed(&principal("root", &[]), save, "/anywhere/")
+                .is_ok()
+        );
+        let no_prefixes = Policy::new(&PolicyConfig {
+            bindings: vec![Binding {
+                role: "operator".into(),
+                users: vec!["op".into()],
+                groups: vec![],
+            }],
+            ..PolicyConfig::default()
+        })
+        .unwrap();
+        let err = no_prefixes.path_allowed(&op, save, "/tmp/sp").unwrap_err();
+        assert!(err.contains("policy.paths"), "{err}");
+        let err = Policy::new(&PolicyConfig {
+            paths: [("operator".to_owned(), vec!["relative/".to_owned()])].into(),
+            ..PolicyConfig::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("policy.paths.operator"), "{err}");
+    }
+
+    #[test]
     fn roles_nest_and_admin_has_everything() {
         let roles = builtin_roles();
         for pair in roles.windows(2) {
@@ -446,6 +861,7 @@ mod tests {
             roles: [("x".to_owned(), vec!["jobs.nuke".to_owned()])].into(),
             bindings: vec![],
             anonymous_role: None,
+            paths: BTreeMap::new(),
         };
         assert!(
             Policy::new(&bad_op)
@@ -457,6 +873,7 @@ mod tests {
             roles: [("admin".to_owned(), vec![])].into(),
             bindings: vec![],
             anonymous_role: None,
+            paths: BTreeMap::new(),
         };
         assert!(matches!(
             Policy::new(&redefined),
@@ -470,6 +887,7 @@ mod tests {
                 groups: vec![],
             }],
             anonymous_role: None,
+            paths: BTreeMap::new(),
         };
         assert!(
             Policy::new(&missing)
@@ -485,6 +903,7 @@ mod tests {
                 groups: vec![],
             }],
             anonymous_role: None,
+            paths: BTreeMap::new(),
         };
         assert_eq!(
             Policy::new(&empty).unwrap_err(),
