@@ -3,6 +3,7 @@
 
 mod cmd_flink_config;
 mod cmd_gateway;
+mod cmd_jobs;
 mod cmd_init;
 mod cmd_local;
 mod cmd_pki;
@@ -70,6 +71,11 @@ Examples:
   flinkguard gateway --listen 0.0.0.0:8443 > audit.jsonl")]
     Gateway(cmd_gateway::GatewayArgs),
 
+    /// Job ownership the gateway records: list owners, give a job to a user. Run these with
+    /// the gateway stopped (its database allows one process at a time).
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+
     /// Policy: explain what a user may do through the gateway.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -110,6 +116,18 @@ Examples:
   flinkguard policy check --user alice --group team-a 'POST /jars/ID/run'
   flinkguard policy check --user bob 'GET /jobs/ID/yarn-cancel' --json")]
     Check(cmd_policy::CheckArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum JobsCommand {
+    /// Give a job to a user (audited): for jobs not submitted through the gateway, which
+    /// otherwise only unscoped roles may act on.
+    #[command(after_help = "\
+Examples:
+  flinkguard jobs adopt 4f2a9c0e0d1b4e6f8a7b6c5d4e3f2a1b --owner alice --group team-a")]
+    Adopt(cmd_jobs::AdoptArgs),
+    /// List the recorded owners of jobs, jars and applications.
+    Owners(cmd_jobs::OwnersArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -172,6 +190,8 @@ fn main() -> ExitCode {
         Command::FlinkConfig(args) => cmd_flink_config::run(&args),
         Command::Gateway(args) => cmd_gateway::run(&args),
         Command::Policy(PolicyCommand::Check(args)) => cmd_policy::check(&args),
+        Command::Jobs(JobsCommand::Adopt(args)) => cmd_jobs::adopt(&args),
+        Command::Jobs(JobsCommand::Owners(args)) => cmd_jobs::owners(&args),
         Command::Token(TokenCommand::Issue(args)) => cmd_token::issue(&args),
         Command::Up(args) => cmd_local::up(&args),
         Command::Down(args) => cmd_local::down(&args),

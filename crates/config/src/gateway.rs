@@ -43,6 +43,13 @@ pub struct GatewaySection {
     pub audit_file: Option<PathBuf>,
     /// Also write audit lines to stdout.
     pub audit_stdout: bool,
+    /// Who owns which job, jar and application (relative to flinkguard.yaml): a durable
+    /// database the gateway writes before answering a submission. One process at a time.
+    pub ownership_file: PathBuf,
+    /// Extra key patterns (case-insensitive substrings) whose values are redacted from answers
+    /// for principals without `secrets.read`, on top of the built-in ones (password, secret,
+    /// token, credential, access-key, jaas, keytab, ...).
+    pub redact_patterns: Vec<String>,
     /// Largest request body (a jar upload) forwarded to Flink; a larger declared body gets
     /// 413 before it is read. Flink's own `rest.server.max-content-length` defaults to the same.
     pub max_body_bytes: u64,
@@ -62,6 +69,8 @@ impl Default for GatewaySection {
             upstream_ca_file: None,
             timeouts: Timeouts::default(),
             max_connections: 1024,
+            ownership_file: PathBuf::from("ownership.redb"),
+            redact_patterns: Vec::new(),
             audit_file: Some(PathBuf::from("audit.jsonl")),
             audit_stdout: true,
             max_body_bytes: 104_857_600,

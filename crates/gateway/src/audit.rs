@@ -28,6 +28,12 @@ pub(crate) struct AuditLine<'a> {
     pub(crate) bytes: Option<u64>,
     pub(crate) duration_ms: f64,
     pub(crate) job_id: Option<&'a str>,
+    /// The real caller when `user` is impersonated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) impersonated_by: Option<&'a str>,
+    /// What a submission created (job, jar or application id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) created: Option<&'a str>,
 }
 
 /// Where audit lines go: stdout, an append-only file, or both.

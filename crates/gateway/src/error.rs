@@ -43,6 +43,9 @@ pub(crate) enum Refusal {
     /// Flink did not answer in time.
     #[error("Flink did not answer within {0} s (gateway.timeouts.request_seconds)")]
     UpstreamTimeout(u64),
+    /// The gateway itself failed (its ownership store).
+    #[error("internal error: {0}")]
+    Internal(String),
     /// Not ready to serve (the admin listener's `/readyz`).
     #[error("not ready: {0}")]
     Unavailable(String),
@@ -67,6 +70,7 @@ impl Refusal {
             Refusal::ClientTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Refusal::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Refusal::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Refusal::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 

@@ -17,8 +17,10 @@ mod conn;
 mod error;
 mod metrics;
 mod proxy;
+mod redaction;
 mod reload;
 mod settings;
+mod teams;
 mod tls;
 mod upstream;
 
@@ -81,7 +83,16 @@ pub async fn run(
         upstream_tls: snapshot.upstream.base.starts_with("https:"),
     });
     let grace = snapshot.timeouts.shutdown_grace;
-    let state = Arc::new(proxy::State::new(snapshot, audit));
+    let owners = flinkguard_ownership::OwnershipStore::open(&fixed.ownership_file)
+        .map_err(|e| GatewayError::Ownership(e.to_string()))?;
+    let rules = flinkguard_redact::RedactionRules::with_extra_patterns(&fixed.redact_patterns)
+        .map_err(|e| GatewayError::Redaction(e.to_string()))?;
+    let state = Arc::new(proxy::State::new(
+        snapshot,
+        audit,
+        Arc::new(owners),
+        redaction::Redaction::new(rules),
+    ));
     let admin_task = admin_listener.map(|l| tokio::spawn(admin::serve(l, state.clone())));
     let reload_task = tokio::spawn(reload::watch(state.clone(), options));
 

@@ -10,14 +10,20 @@ use http::{Request, Response};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 
-use flinkguard_policy::{Decision, Method, Principal, RequestTarget, RouteCatalogue};
+use bytes::Bytes;
+use flinkguard_ownership::{OwnershipStore, ResourceKind};
+use flinkguard_policy::{
+    Decision, Method, Operation, Principal, RequestTarget, RouteCatalogue, Subject, Visibility,
+};
 
 use crate::audit::{AuditLine, AuditSink};
 use crate::authn::{Connection, authenticate};
 use crate::body::{BodyFault, ClientBody};
 use crate::error::{Body, BoxError, Refusal};
 use crate::metrics::Metrics;
+use crate::redaction::Redaction;
 use crate::settings::Snapshot;
+use crate::teams;
 
 /// Largest body read to decide a request whose body changes its operation (a savepoint
 /// request is a few hundred bytes).
@@ -66,6 +72,10 @@ const STRIPPED_RESPONSE_HEADERS: &[&str] = &[
 /// What every request shares: the current snapshot, the audit sink, the metrics.
 pub(crate) struct State {
     pub(crate) snapshot: ArcSwap<Snapshot>,
+    /// Who owns which job, jar and application (durable).
+    pub(crate) owners: Arc<OwnershipStore>,
+    /// What is filtered out of answers for principals without `secrets.read`.
+    pub(crate) redaction: Redaction,
     pub(crate) catalogue: RouteCatalogue,
     pub(crate) audit: AuditSink,
     pub(crate) metrics: Metrics,
@@ -73,9 +83,16 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub(crate) fn new(snapshot: Snapshot, audit: AuditSink) -> State {
+    pub(crate) fn new(
+        snapshot: Snapshot,
+        audit: AuditSink,
+        owners: Arc<OwnershipStore>,
+        redaction: Redaction,
+    ) -> State {
         State {
             snapshot: ArcSwap::from_pointee(snapshot),
+            owners,
+            redaction,
             catalogue: RouteCatalogue::new(),
             audit,
             metrics: Metrics::default(),
@@ -88,6 +105,10 @@ impl State {
 #[derive(Default)]
 struct Facts {
     principal: Option<Principal>,
+    /// The real caller, when it acts as `principal` through impersonation headers.
+    impersonator: Option<String>,
+    /// The job, jar or application a submission created.
+    created: Option<String>,
     /// The policy allowed the request (it may still fail upstream).
     allowed: bool,
     operation: Option<&'static str>,
@@ -178,6 +199,8 @@ pub(crate) async fn handle(
         bytes,
         duration_ms: duration.as_secs_f64() * 1000.0,
         job_id: facts.job_id.as_deref(),
+        impersonated_by: facts.impersonator.as_deref(),
+        created: facts.created.as_deref(),
     });
     Ok(response)
 }
@@ -210,6 +233,7 @@ async fn decide_and_forward(
         .map_err(Refusal::BadRequest)?;
 
     let principal = authenticate(snapshot, connection, request.headers())?;
+    let principal = impersonate(snapshot, principal, request.headers(), facts)?;
     let principal = facts.principal.insert(principal);
 
     let mut classification = state
@@ -217,7 +241,7 @@ async fn decide_and_forward(
         .classify(method, &target)
         .map_err(|e| Refusal::UnknownRoute(e.to_string()))?;
     facts.job_id = classification.job_id().map(str::to_owned);
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     let declared = parts
         .headers
         .get(header::CONTENT_LENGTH)
@@ -230,6 +254,7 @@ async fn decide_and_forward(
         }
         _ => {}
     }
+    let mut caller_paths = Vec::new();
     let body: Body = if classification.depends_on_body() {
         let collected = Limited::new(body, MAX_DECISION_BODY)
             .collect()
@@ -242,6 +267,7 @@ async fn decide_and_forward(
             })?
             .to_bytes();
         classification.refine_with_body(&collected);
+        caller_paths = classification.caller_chosen_paths(&collected, &target);
         Full::new(collected)
             .map_err(|never| match never {})
             .boxed_unsync()
@@ -250,16 +276,310 @@ async fn decide_and_forward(
         // without content-length) is cut off with an error instead of reaching Flink whole.
         body.boxed_unsync()
     };
-    facts.operation = Some(classification.operation.name());
+    let operation = classification.operation;
+    facts.operation = Some(operation.name());
 
-    match snapshot.policy.decide(principal, classification.operation) {
+    // Which resource, whose, and how much of a listing this principal sees.
+    let resource = teams::resource_of(&classification);
+    let owner = match resource {
+        Some((kind, id)) => state.owners.owner(kind, id).map_err(store_error)?,
+        None => None,
+    };
+    let listing = (parts.method == http::Method::GET)
+        .then(|| teams::Listing::of(classification.route))
+        .flatten();
+    let mut filter = None;
+    let decision = match (listing, resource) {
+        (Some(listing), _) => {
+            let listed_operation = listing_operation(listing, operation);
+            match snapshot.policy.visibility(principal, listed_operation) {
+                Visibility::Owned => {
+                    filter = Some((listing, listed_operation));
+                    // /overview itself is a cluster read, decided as such below.
+                    if listing == teams::Listing::ClusterOverview {
+                        snapshot.policy.decide(principal, operation)
+                    } else {
+                        Decision::Allow {
+                            role: "scoped".into(),
+                            via: format!("{listed_operation}, filtered to own and group resources"),
+                        }
+                    }
+                }
+                _ => snapshot.policy.decide(principal, operation),
+            }
+        }
+        (None, Some(_)) => {
+            let owner = owner.as_ref().map(policy_owner);
+            snapshot
+                .policy
+                .decide_on(principal, operation, Subject::Resource(owner.as_ref()))
+        }
+        (None, None) => snapshot.policy.decide(principal, operation),
+    };
+    match decision {
         Decision::Allow { role, via } => {
-            facts.allowed = true;
             facts.reason = Some(format!("role {role} ({via})"));
         }
         Decision::Deny { reason } => return Err(Refusal::Forbidden(reason)),
     }
-    forward(snapshot, connection, parts, target, body).await
+    for path in &caller_paths {
+        snapshot
+            .policy
+            .path_allowed(principal, operation, path)
+            .map_err(Refusal::Forbidden)?;
+    }
+    facts.allowed = true;
+
+    let redact = !snapshot
+        .policy
+        .decide(principal, Operation::SecretsRead)
+        .is_allowed()
+        && state.redaction.filters(classification.route.unwrap_or(""));
+    let creates = teams::creates(classification.route, &parts.method);
+    if filter.is_some() || redact || creates {
+        // The answer is read whole and rewritten: it must arrive plain and complete.
+        parts.headers.remove(header::ACCEPT_ENCODING);
+        parts.headers.remove(header::RANGE);
+        parts.headers.remove(header::IF_RANGE);
+    }
+    let deleted_jar = (parts.method == http::Method::DELETE)
+        .then(|| resource.filter(|(kind, _)| *kind == ResourceKind::Jar))
+        .flatten()
+        .map(|(_, id)| id.to_owned());
+    let route = classification.route;
+    let response = forward(snapshot, connection, parts, target, body).await?;
+    if !(filter.is_some() || redact || creates || deleted_jar.is_some()) {
+        return Ok(response);
+    }
+    let (mut head, body) = response.into_parts();
+    if !head.status.is_success() {
+        return Ok(Response::from_parts(head, body));
+    }
+    if let Some(jar) = deleted_jar {
+        forget(state, ResourceKind::Jar, jar).await?;
+        return Ok(Response::from_parts(head, body));
+    }
+    let mut bytes = read_whole(body).await?;
+    if creates {
+        if let Some((kind, id)) = teams::created(route, &bytes) {
+            facts.created = Some(id.clone());
+            record(state, kind, id, principal).await?;
+        }
+    }
+    if let Some((listing, listed_operation)) = filter {
+        bytes = match listing {
+            teams::Listing::ClusterOverview => {
+                let states = visible_job_states(state, snapshot, principal, listed_operation).await?;
+                teams::recount_overview(&bytes, &states).map_err(Refusal::Upstream)?
+            }
+            _ => filter_items(state, snapshot, principal, listing, listed_operation, &bytes)?,
+        };
+    }
+    if redact {
+        bytes = state
+            .redaction
+            .redact(route.unwrap_or(""), &head.headers, &bytes)
+            .map_err(Refusal::Upstream)?;
+    }
+    head.headers.remove(header::CONTENT_ENCODING);
+    head.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    Ok(Response::from_parts(
+        head,
+        Full::new(Bytes::from(bytes))
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    ))
+}
+
+/// The operation whose grants decide what a listing shows: job listings show jobs a
+/// principal may read, and so on. `/overview` counts jobs.
+fn listing_operation(listing: teams::Listing, operation: Operation) -> Operation {
+    match listing {
+        teams::Listing::ClusterOverview => Operation::JobsRead,
+        _ => operation,
+    }
+}
+
+fn policy_owner(owner: &flinkguard_ownership::Owner) -> flinkguard_policy::Owner {
+    flinkguard_policy::Owner {
+        user: owner.user.clone(),
+        groups: owner.groups.clone(),
+    }
+}
+
+fn store_error(e: flinkguard_ownership::OwnershipError) -> Refusal {
+    Refusal::Internal(format!("the ownership store failed: {e}"))
+}
+
+/// Reads a whole answer of Flink's that the gateway must inspect.
+async fn read_whole(body: Body) -> Result<Vec<u8>, Refusal> {
+    Limited::new(body, teams::MAX_INSPECTED_BODY)
+        .collect()
+        .await
+        .map(|c| c.to_bytes().to_vec())
+        .map_err(|e| Refusal::Upstream(format!("cannot read Flink's answer whole: {e}")))
+}
+
+/// Records an owner durably before the submission's answer goes out: a client that saw
+/// its job accepted will find it owned, even if the gateway dies right after.
+async fn record(
+    state: &State,
+    kind: ResourceKind,
+    id: String,
+    principal: &Principal,
+) -> Result<(), Refusal> {
+    let owners = state.owners.clone();
+    let owner = flinkguard_ownership::Owner {
+        user: principal.user.clone(),
+        groups: principal.groups.clone(),
+    };
+    tokio::task::spawn_blocking(move || owners.record(kind, &id, &owner))
+        .await
+        .map_err(|e| Refusal::Internal(e.to_string()))?
+        .map_err(store_error)
+}
+
+async fn forget(state: &State, kind: ResourceKind, id: String) -> Result<(), Refusal> {
+    let owners = state.owners.clone();
+    tokio::task::spawn_blocking(move || owners.forget(kind, &id))
+        .await
+        .map_err(|e| Refusal::Internal(e.to_string()))?
+        .map_err(store_error)
+}
+
+/// Keeps the listing's items the principal may see under `operation`.
+fn filter_items(
+    state: &State,
+    snapshot: &Snapshot,
+    principal: &Principal,
+    listing: teams::Listing,
+    operation: Operation,
+    body: &[u8],
+) -> Result<Vec<u8>, Refusal> {
+    let Some((kind, _, _)) = listing.items() else {
+        return Ok(body.to_vec());
+    };
+    let mut failure = None;
+    let filtered = teams::filter_listing(listing, body, |id| {
+        match state.owners.owner(kind, id) {
+            Ok(owner) => {
+                let owner = owner.as_ref().map(policy_owner);
+                snapshot
+                    .policy
+                    .decide_on(principal, operation, Subject::Resource(owner.as_ref()))
+                    .is_allowed()
+            }
+            Err(e) => {
+                failure = Some(store_error(e));
+                false
+            }
+        }
+    })
+    .map_err(Refusal::Upstream)?;
+    match failure {
+        Some(refusal) => Err(refusal),
+        None => Ok(filtered),
+    }
+}
+
+/// The states of the jobs the principal may see, for recounting `/overview`.
+async fn visible_job_states(
+    state: &State,
+    snapshot: &Snapshot,
+    principal: &Principal,
+    operation: Operation,
+) -> Result<Vec<String>, Refusal> {
+    let upstream = &snapshot.upstream;
+    let uri: http::Uri = format!("{}/v1/jobs/overview", upstream.base)
+        .parse()
+        .map_err(|_| Refusal::Upstream("bad upstream address".into()))?;
+    let mut request = Request::new(
+        http_body_util::Empty::<Bytes>::new()
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
+    *request.uri_mut() = uri;
+    let response = upstream
+        .client
+        .request(request)
+        .await
+        .map_err(|e| Refusal::Upstream(error_chain(&e)))?;
+    let body = read_whole(response.into_body().map_err(BoxError::from).boxed_unsync()).await?;
+    let visible = filter_items(
+        state,
+        snapshot,
+        principal,
+        teams::Listing::JobsOverview,
+        operation,
+        &body,
+    )?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&visible).map_err(|e| Refusal::Upstream(e.to_string()))?;
+    Ok(value["jobs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|j| j["state"].as_str().map(str::to_owned))
+        .collect())
+}
+
+/// `Impersonate-User` / `Impersonate-Group` (Kubernetes semantics): a principal granted
+/// `impersonate` acts as that user and those groups; anyone else sending them gets 403.
+fn impersonate(
+    snapshot: &Snapshot,
+    principal: Principal,
+    headers: &HeaderMap,
+    facts: &mut Facts,
+) -> Result<Principal, Refusal> {
+    let mut users = headers.get_all("impersonate-user").iter();
+    let user = match (users.next(), users.next()) {
+        (None, None) => None,
+        (Some(value), None) => Some(
+            value
+                .to_str()
+                .ok()
+                .map(str::trim)
+                .filter(|u| !u.is_empty() && u.len() <= 256)
+                .ok_or_else(|| Refusal::BadRequest("Impersonate-User is not a usable name".into()))?,
+        ),
+        _ => return Err(Refusal::BadRequest("send Impersonate-User once".into())),
+    };
+    let groups: Vec<String> = headers
+        .get_all("impersonate-group")
+        .iter()
+        .map(|v| {
+            v.to_str()
+                .ok()
+                .map(str::trim)
+                .filter(|g| !g.is_empty() && g.len() <= 256)
+                .map(str::to_owned)
+                .ok_or_else(|| Refusal::BadRequest("Impersonate-Group is not a usable name".into()))
+        })
+        .collect::<Result<_, _>>()?;
+    let Some(user) = user else {
+        if groups.is_empty() {
+            return Ok(principal);
+        }
+        return Err(Refusal::BadRequest(
+            "Impersonate-Group needs Impersonate-User".into(),
+        ));
+    };
+    if let Decision::Deny { reason } = snapshot.policy.decide(&principal, Operation::Impersonate) {
+        let refusal = Refusal::Forbidden(format!(
+            "{} may not impersonate {user}: {reason}",
+            principal.user
+        ));
+        // Audited as the real caller, with the name it asked for in the reason.
+        facts.principal = Some(principal);
+        return Err(refusal);
+    }
+    facts.impersonator = Some(principal.user.clone());
+    Ok(Principal {
+        user: user.to_owned(),
+        groups,
+        method: principal.method,
+        peer: principal.peer,
+    })
 }
 
 async fn forward(

@@ -40,6 +40,8 @@ pub(crate) struct Fixed {
     pub(crate) max_connections: usize,
     pub(crate) audit_file: Option<PathBuf>,
     pub(crate) audit_stdout: bool,
+    pub(crate) ownership_file: PathBuf,
+    pub(crate) redact_patterns: Vec<String>,
 }
 
 impl Fixed {
@@ -51,6 +53,8 @@ impl Fixed {
             max_connections: gateway.max_connections,
             audit_file: gateway.audit_file.as_ref().map(|p| loaded.base_dir.join(p)),
             audit_stdout: gateway.audit_stdout,
+            ownership_file: loaded.base_dir.join(&gateway.ownership_file),
+            redact_patterns: gateway.redact_patterns.clone(),
         }
     }
 }
@@ -259,6 +263,12 @@ pub enum GatewayError {
     /// The token verification keys cannot be set up.
     #[error("bearer tokens: {0}")]
     Tokens(String),
+    /// The ownership store cannot be opened.
+    #[error("{0}")]
+    Ownership(String),
+    /// The redaction patterns are unusable.
+    #[error("gateway.redact_patterns: {0}")]
+    Redaction(String),
     /// The audit file cannot be opened: the gateway does not run unaudited.
     #[error("cannot open the audit file {}: {source}", path.display())]
     Audit {

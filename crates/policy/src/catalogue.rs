@@ -39,7 +39,45 @@ impl Classification {
     /// Whether the body decides the operation ([`Classification::refine_with_body`] must run
     /// before the decision).
     pub fn depends_on_body(&self) -> bool {
-        self.route == Some("/jobs/:jobid/savepoints")
+        matches!(
+            self.route,
+            Some(
+                "/jobs/:jobid/savepoints"
+                    | "/jobs/:jobid/stop"
+                    | "/jars/:jarid/run"
+                    | "/jars/:jarid/run-application"
+            )
+        )
+    }
+
+    /// Paths the caller chose for Flink to write to or read state from: a savepoint's
+    /// `target-directory`, a stop's `targetDirectory`, a run's `savepointPath` (body or query).
+    /// A body that is not a JSON object yields nothing here (Flink refuses it too).
+    pub fn caller_chosen_paths(&self, body: &[u8], target: &crate::RequestTarget) -> Vec<String> {
+        let fields: &[&str] = match self.route {
+            Some("/jobs/:jobid/savepoints") => &["target-directory"],
+            Some("/jobs/:jobid/stop") => &["targetDirectory"],
+            Some("/jars/:jarid/run" | "/jars/:jarid/run-application") => &["savepointPath"],
+            _ => return Vec::new(),
+        };
+        let mut paths: Vec<String> = fields
+            .iter()
+            .filter_map(|f| target.query_param(f))
+            .map(str::to_owned)
+            .collect();
+        if let Ok(Members(members)) = serde_json::from_slice::<Members>(body) {
+            for (name, value) in members {
+                if fields.contains(&name.as_str()) {
+                    match value {
+                        serde_json::Value::Null => {}
+                        serde_json::Value::String(s) => paths.push(s),
+                        // Not a path Flink would use as is; refuse rather than guess.
+                        other => paths.push(other.to_string()),
+                    }
+                }
+            }
+        }
+        paths
     }
 
     /// Applies rules where the body changes a route's effect: a savepoint request cancels the
@@ -48,7 +86,7 @@ impl Classification {
     /// coercion, anything but an explicit false (or no `cancel-job` at all) counts as a cancel,
     /// including bodies that are not a JSON object (Flink refuses those anyway).
     pub fn refine_with_body(&mut self, body: &[u8]) {
-        if self.depends_on_body() && body_may_cancel_job(body) {
+        if self.route == Some("/jobs/:jobid/savepoints") && body_may_cancel_job(body) {
             self.operation = Operation::JobsCancel;
         }
     }
