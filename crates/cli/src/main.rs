@@ -4,6 +4,7 @@
 mod cmd_flink_config;
 mod cmd_gateway;
 mod cmd_jobs;
+mod cmd_sign;
 mod cmd_init;
 mod cmd_local;
 mod cmd_pki;
@@ -75,6 +76,13 @@ Examples:
     /// the gateway stopped (its database allows one process at a time).
     #[command(subcommand)]
     Jobs(JobsCommand),
+
+    /// Sign a link: a URL that works for exactly one method and target until it expires,
+    /// without credentials (FLIP-26's pre-authenticated artifact URLs).
+    #[command(after_help = "\
+Examples:
+  flinkguard sign --method GET --path /jobs/4f2a9c0e0d1b4e6f8a7b6c5d4e3f2a1b/exceptions --ttl 10m")]
+    Sign(cmd_sign::SignArgs),
 
     /// Policy: explain what a user may do through the gateway.
     #[command(subcommand)]
@@ -153,6 +161,9 @@ Examples:
   flinkguard pki renew-rest              # pki.validity_days.rest (90 days)
   flinkguard pki renew-rest --days 30")]
     RenewRest(cmd_pki::RenewRestArgs),
+
+    /// Start signing links with a new key; links of the previous key work until they expire.
+    RotateLinkKey(cmd_sign::RotateLinkKeyArgs),
 }
 
 /// `--config`, shared by commands that read flinkguard.yaml.
@@ -187,6 +198,8 @@ fn main() -> ExitCode {
         Command::Pki(PkiCommand::IssueClient(args)) => cmd_pki::issue_client(&args),
         Command::Pki(PkiCommand::Show(args)) => cmd_pki::show(&args),
         Command::Pki(PkiCommand::RenewRest(args)) => cmd_pki::renew_rest(&args),
+        Command::Pki(PkiCommand::RotateLinkKey(args)) => cmd_sign::rotate_link_key(&args),
+        Command::Sign(args) => cmd_sign::sign(&args),
         Command::FlinkConfig(args) => cmd_flink_config::run(&args),
         Command::Gateway(args) => cmd_gateway::run(&args),
         Command::Policy(PolicyCommand::Check(args)) => cmd_policy::check(&args),

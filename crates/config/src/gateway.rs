@@ -50,6 +50,9 @@ pub struct GatewaySection {
     /// for principals without `secrets.read`, on top of the built-in ones (password, secret,
     /// token, credential, access-key, jaas, keytab, ...).
     pub redact_patterns: Vec<String>,
+    /// An external decision service asked after the local policy allowed a request; both must
+    /// allow. Off unless set.
+    pub authorization_webhook: Option<AuthorizationWebhook>,
     /// Largest request body (a jar upload) forwarded to Flink; a larger declared body gets
     /// 413 before it is read. Flink's own `rest.server.max-content-length` defaults to the same.
     pub max_body_bytes: u64,
@@ -71,11 +74,38 @@ impl Default for GatewaySection {
             max_connections: 1024,
             ownership_file: PathBuf::from("ownership.redb"),
             redact_patterns: Vec::new(),
+            authorization_webhook: None,
             audit_file: Some(PathBuf::from("audit.jsonl")),
             audit_stdout: true,
             max_body_bytes: 104_857_600,
         }
     }
+}
+
+/// `gateway.authorization_webhook`: `POST url` with `{"principal": {...}, "operation": ...,
+/// "resource": {...}, "owner": {...}}`, answered by `{"allow": true|false, "reason": "..."}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizationWebhook {
+    /// `https://...` (with `ca_file`), or `http://` on loopback only.
+    pub url: String,
+    /// CA bundle (PEM) the webhook's certificate must chain to (required for https).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// No answer within this is a deny.
+    #[serde(default = "default_webhook_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Answers are reused this long for the same question (0: never).
+    #[serde(default = "default_webhook_cache_seconds")]
+    pub cache_seconds: u64,
+}
+
+fn default_webhook_timeout_ms() -> u64 {
+    500
+}
+
+fn default_webhook_cache_seconds() -> u64 {
+    10
 }
 
 /// Whether the TLS handshake demands a client certificate.
@@ -318,6 +348,24 @@ impl GatewaySection {
                     "gateway.jwt",
                     "jwks_ca_file only applies to jwks_url".into(),
                 ));
+            }
+        }
+        if let Some(hook) = &self.authorization_webhook {
+            let field = "gateway.authorization_webhook";
+            let loopback_http = ["http://127.", "http://localhost:", "http://localhost/", "http://[::1]"]
+                .iter()
+                .any(|p| hook.url.starts_with(p));
+            if !(loopback_http || (hook.url.starts_with("https://") && hook.ca_file.is_some())) {
+                return Err((
+                    field,
+                    format!(
+                        "`{}`: use https:// with ca_file, or http:// on loopback only",
+                        hook.url
+                    ),
+                ));
+            }
+            if hook.timeout_ms == 0 || hook.timeout_ms > 30_000 {
+                return Err((field, "timeout_ms must be between 1 and 30000".into()));
             }
         }
         Ok(())

@@ -23,6 +23,7 @@ mod settings;
 mod teams;
 mod tls;
 mod upstream;
+mod webhook;
 
 pub use settings::{GatewayError, GatewayOptions};
 

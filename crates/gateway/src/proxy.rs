@@ -13,7 +13,8 @@ use hyper::body::Incoming;
 use bytes::Bytes;
 use flinkguard_ownership::{OwnershipStore, ResourceKind};
 use flinkguard_policy::{
-    Decision, Method, Operation, Principal, RequestTarget, RouteCatalogue, Subject, Visibility,
+    AuthMethod, Decision, Method, Operation, Principal, RequestTarget, RouteCatalogue, Subject,
+    Visibility,
 };
 
 use crate::audit::{AuditLine, AuditSink};
@@ -24,6 +25,7 @@ use crate::metrics::Metrics;
 use crate::redaction::Redaction;
 use crate::settings::Snapshot;
 use crate::teams;
+use crate::webhook;
 
 /// Largest body read to decide a request whose body changes its operation (a savepoint
 /// request is a few hundred bytes).
@@ -224,17 +226,50 @@ async fn decide_and_forward(
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/");
-    let target =
-        RequestTarget::parse(raw_target).map_err(|e| Refusal::BadRequest(e.to_string()))?;
     let method: Method = request
         .method()
         .as_str()
         .parse()
         .map_err(Refusal::BadRequest)?;
+    // A signed link authorizes exactly the request it was signed for, and nothing else: its
+    // signature parameters are checked and removed before anything looks at the target.
+    let link = if flinkguard_signedlink::carries_signature(raw_target) {
+        let verified = snapshot
+            .links
+            .verify(request.method().as_str(), raw_target, time::OffsetDateTime::now_utc())
+            .map_err(|e| {
+                if e.is_refusal() {
+                    Refusal::unauthenticated(e.code(), format!("signed link refused: {e}"))
+                } else {
+                    Refusal::Internal(format!("signed links: {e}"))
+                }
+            })?;
+        Some(verified)
+    } else {
+        None
+    };
+    let target = RequestTarget::parse(
+        link.as_ref()
+            .map_or(raw_target, |l| l.target_without_signature.as_str()),
+    )
+    .map_err(|e| Refusal::BadRequest(e.to_string()))?;
 
-    let principal = authenticate(snapshot, connection, request.headers())?;
-    let principal = impersonate(snapshot, principal, request.headers(), facts)?;
+    let principal = match &link {
+        Some(link) => Principal {
+            user: format!("signed-link:{}", link.kid),
+            groups: Vec::new(),
+            method: AuthMethod::SignedLink,
+            peer: Some(connection.peer),
+        },
+        None => {
+            let principal = authenticate(snapshot, connection, request.headers())?;
+            impersonate(snapshot, principal, request.headers(), facts)?
+        }
+    };
     let principal = facts.principal.insert(principal);
+    if target.path() == SIGN_ENDPOINT {
+        return sign_link(state, snapshot, principal, request, facts).await;
+    }
 
     let mut classification = state
         .catalogue
@@ -290,6 +325,16 @@ async fn decide_and_forward(
         .flatten();
     let mut filter = None;
     let decision = match (listing, resource) {
+        // Whoever signed it was allowed to make exactly this request.
+        _ if principal.method == AuthMethod::SignedLink => Decision::Allow {
+            role: "signed link".into(),
+            via: format!(
+                "expires {}",
+                link.as_ref()
+                    .map(|l| l.expires.unix_timestamp())
+                    .unwrap_or_default()
+            ),
+        },
         (Some(listing), _) => {
             let listed_operation = listing_operation(listing, operation);
             match snapshot.policy.visibility(principal, listed_operation) {
@@ -322,7 +367,16 @@ async fn decide_and_forward(
         }
         Decision::Deny { reason } => return Err(Refusal::Forbidden(reason)),
     }
-    for path in &caller_paths {
+    if let (Some(hook), None) = (&snapshot.webhook, &link) {
+        let question = webhook::Question::new(
+            principal,
+            operation,
+            resource.map(|(kind, id)| (kind.to_string(), id.to_owned())),
+            owner.as_ref().map(policy_owner).as_ref(),
+        );
+        hook.decide(question).await.map_err(Refusal::Forbidden)?;
+    }
+    for path in caller_paths.iter().filter(|_| link.is_none()) {
         snapshot
             .policy
             .path_allowed(principal, operation, path)
@@ -389,6 +443,105 @@ async fn decide_and_forward(
             .map_err(|never| match never {})
             .boxed_unsync(),
     ))
+}
+
+/// The gateway's own endpoint for signed links.
+const SIGN_ENDPOINT: &str = "/flinkguard/v1/sign";
+
+/// `POST /flinkguard/v1/sign` with `{"method": "GET", "path": "/jobs/ID", "ttl": "10m"}`:
+/// for principals granted `links.sign`, and only for a request they could make themselves
+/// right now, so a link never carries more than its signer's rights.
+async fn sign_link(
+    state: &State,
+    snapshot: &Snapshot,
+    principal: &Principal,
+    request: Request<ClientBody>,
+    facts: &mut Facts,
+) -> Result<Response<Body>, Refusal> {
+    facts.operation = Some(Operation::LinksSign.name());
+    if request.method() != http::Method::POST {
+        return Err(Refusal::BadRequest(format!("{SIGN_ENDPOINT} takes POST")));
+    }
+    if let Decision::Deny { reason } = snapshot.policy.decide(principal, Operation::LinksSign) {
+        return Err(Refusal::Forbidden(reason));
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct SignRequest {
+        method: String,
+        path: String,
+        ttl: String,
+    }
+    let body = Limited::new(request.into_body(), MAX_DECISION_BODY)
+        .collect()
+        .await
+        .map_err(|_| Refusal::BadRequest("unreadable body".into()))?
+        .to_bytes();
+    let asked: SignRequest = serde_json::from_slice(&body).map_err(|e| {
+        Refusal::BadRequest(format!(
+            "expected {{\"method\": \"GET\", \"path\": \"/jobs/ID\", \"ttl\": \"10m\"}}: {e}"
+        ))
+    })?;
+    let target = RequestTarget::parse(&asked.path).map_err(|e| Refusal::BadRequest(e.to_string()))?;
+    let method: Method = asked.method.parse().map_err(Refusal::BadRequest)?;
+    let classification = state
+        .catalogue
+        .classify(method, &target)
+        .map_err(|e| Refusal::UnknownRoute(e.to_string()))?;
+    let owner = match teams::resource_of(&classification) {
+        Some((kind, id)) => state.owners.owner(kind, id).map_err(store_error)?,
+        None => None,
+    };
+    let owner = owner.as_ref().map(policy_owner);
+    let subject = if teams::resource_of(&classification).is_some() {
+        Subject::Resource(owner.as_ref())
+    } else {
+        Subject::Cluster
+    };
+    if let Decision::Deny { reason } =
+        snapshot
+            .policy
+            .decide_on(principal, classification.operation, subject)
+    {
+        return Err(Refusal::Forbidden(format!(
+            "a link cannot carry more than its signer may do: {reason}"
+        )));
+    }
+    let ttl: flinkguard_signedlink::Ttl = asked
+        .ttl
+        .parse()
+        .map_err(|e: flinkguard_signedlink::LinkError| Refusal::BadRequest(e.to_string()))?;
+    let now = time::OffsetDateTime::now_utc();
+    let expires = ttl
+        .expires_at(now)
+        .map_err(|e| Refusal::BadRequest(e.to_string()))?;
+    let link = snapshot
+        .links
+        .sign(&asked.method, target.as_str(), expires)
+        .map_err(|e| Refusal::BadRequest(e.to_string()))?;
+    facts.allowed = true;
+    facts.reason = Some(format!(
+        "signed {} {} until {}",
+        asked.method,
+        target.as_str(),
+        expires.unix_timestamp()
+    ));
+    let answer = serde_json::json!({
+        "link": link.as_str(),
+        "expires": expires.unix_timestamp(),
+        "kid": link.kid,
+    })
+    .to_string();
+    let mut response = Response::new(
+        Full::new(Bytes::from(answer))
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=UTF-8"),
+    );
+    Ok(response)
 }
 
 /// The operation whose grants decide what a listing shows: job listings show jobs a

@@ -91,6 +91,10 @@ pub(crate) struct Snapshot {
     pub(crate) policy: Policy,
     /// Verifies bearer tokens; `None` accepts none.
     pub(crate) tokens: Option<VerifierSet>,
+    /// The external decision service, if configured.
+    pub(crate) webhook: Option<crate::webhook::Webhook>,
+    /// Keys of signed links.
+    pub(crate) links: flinkguard_signedlink::LinkKeys,
     /// The issuer of service tokens, to tell them apart from IdP tokens in audit lines.
     pub(crate) service_issuer: String,
     pub(crate) trusted_proxies: TrustedProxies,
@@ -193,6 +197,11 @@ impl Snapshot {
             Some(VerifierSet::new(verifiers).map_err(|e| GatewayError::Tokens(e.to_string()))?)
         };
 
+        // Created if missing (never replaced); `flinkguard pki rotate-link-key` rotates it.
+        let links = flinkguard_signedlink::LinkKeys::load_or_create(&pki)
+            .map_err(|e| GatewayError::Tokens(format!("signed links: {e}")))?;
+        sources.push(flinkguard_signedlink::link_keys_file(&pki));
+
         let proxies = &gateway.trusted_proxies;
         // Checked by the config parser already.
         let header = |name: &str| {
@@ -209,6 +218,15 @@ impl Snapshot {
         sources.extend(upstream_ca.clone());
         let upstream = Upstream::new(loaded.config.flink.rest_port, upstream_ca.as_deref())?;
 
+        let webhook = match &gateway.authorization_webhook {
+            Some(hook) => {
+                let ca = hook.ca_file.as_ref().map(|p| resolve(p));
+                sources.extend(ca.clone());
+                Some(crate::webhook::Webhook::new(hook, ca.as_deref())?)
+            }
+            None => None,
+        };
+
         let t = &gateway.timeouts;
         Ok(Snapshot {
             fixed: Fixed::from_config(&loaded, options),
@@ -216,6 +234,8 @@ impl Snapshot {
             group_attributes: gateway.group_attributes.clone(),
             policy: loaded.policy.clone(),
             tokens,
+            links,
+            webhook,
             service_issuer,
             trusted_proxies,
             upstream,

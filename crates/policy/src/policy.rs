@@ -22,6 +22,8 @@ pub enum AuthMethod {
     Kerberos,
     /// Nobody: anonymous access, when enabled.
     Anonymous,
+    /// A signed link (pre-authenticated URL) for exactly one request.
+    SignedLink,
 }
 
 impl fmt::Display for AuthMethod {
@@ -33,6 +35,7 @@ impl fmt::Display for AuthMethod {
             AuthMethod::TrustedProxy => "trusted-proxy",
             AuthMethod::Kerberos => "kerberos",
             AuthMethod::Anonymous => "anonymous",
+            AuthMethod::SignedLink => "signed-link",
         })
     }
 }
