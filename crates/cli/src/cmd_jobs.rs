@@ -30,7 +30,7 @@ pub(crate) fn adopt(args: &AdoptArgs) -> Result<Outcome> {
     let store = OwnershipStore::open(&loaded.base_dir.join(&gateway.ownership_file))?;
     let owner = Owner {
         user: args.owner.to_string(),
-        groups: args.groups.iter().map(ToString::to_string).collect(),
+        groups: args.groups.iter().map(|g| g.as_str().to_owned()).collect(),
     };
     let previous = store
         .adopt(ResourceKind::Job, &args.job, &owner)
@@ -59,7 +59,10 @@ pub(crate) fn adopt(args: &AdoptArgs) -> Result<Outcome> {
             .with_context(|| format!("cannot write the audit file {}", path.display()))?;
     }
     match previous {
-        Some(p) => println!("Job {} now belongs to {} (was {}).", args.job, owner.user, p.user),
+        Some(p) => println!(
+            "Job {} now belongs to {} (was {}).",
+            args.job, owner.user, p.user
+        ),
         None => println!("Job {} now belongs to {}.", args.job, owner.user),
     }
     Ok(Outcome::Ok)
@@ -77,8 +80,7 @@ pub(crate) struct OwnersArgs {
 /// Lists every recorded owner.
 pub(crate) fn owners(args: &OwnersArgs) -> Result<Outcome> {
     let loaded = Config::load(&args.config.config)?;
-    let store =
-        OwnershipStore::open(&loaded.base_dir.join(&loaded.config.gateway.ownership_file))?;
+    let store = OwnershipStore::open(&loaded.base_dir.join(&loaded.config.gateway.ownership_file))?;
     let mut rows = Vec::new();
     for kind in ResourceKind::ALL {
         for (id, owner) in store.all(kind)? {

@@ -3,12 +3,12 @@
 
 mod cmd_flink_config;
 mod cmd_gateway;
-mod cmd_jobs;
-mod cmd_sign;
 mod cmd_init;
+mod cmd_jobs;
 mod cmd_local;
 mod cmd_pki;
 mod cmd_policy;
+mod cmd_sign;
 mod cmd_token;
 
 use std::path::PathBuf;

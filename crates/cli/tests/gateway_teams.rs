@@ -47,7 +47,14 @@ fn run(gateway: &GatewayProcess, user: &str, jar_id: &str, name: &str) -> String
     .to_string();
     let (code, body) = gateway.curl(
         Some(user),
-        &["-X", "POST", "-H", "Content-Type: application/json", "-d", &request],
+        &[
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            &request,
+        ],
         &format!("/jars/{jar_id}/run"),
     );
     assert_eq!(code, 200, "{body}");
@@ -95,8 +102,14 @@ fn cluster_teams_see_and_cancel_only_their_own_jobs() {
     cluster.wait_job_running(&bob_job, Duration::from_secs(60));
 
     // Each sees only their own job and jar; the admin sees both jobs.
-    assert_eq!(listed_jobs(&gateway, "alice", &[]), [alice_job.clone()]);
-    assert_eq!(listed_jobs(&gateway, "bob", &[]), [bob_job.clone()]);
+    assert_eq!(
+        listed_jobs(&gateway, "alice", &[]),
+        std::slice::from_ref(&alice_job)
+    );
+    assert_eq!(
+        listed_jobs(&gateway, "bob", &[]),
+        std::slice::from_ref(&bob_job)
+    );
     let mut both = vec![alice_job.clone(), bob_job.clone()];
     both.sort();
     assert_eq!(listed_jobs(&gateway, "root", &[]), both);
@@ -107,7 +120,7 @@ fn cluster_teams_see_and_cancel_only_their_own_jobs() {
         .iter()
         .map(|f| f["id"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(jars, [alice_jar.clone()]);
+    assert_eq!(jars, std::slice::from_ref(&alice_jar));
     // Cluster-wide counts do not give bob's job away.
     let (_, overview) = gateway.curl(Some("alice"), &[], "/overview");
     assert_eq!(json(&overview)["jobs-running"], 1, "{overview}");
@@ -115,12 +128,21 @@ fn cluster_teams_see_and_cancel_only_their_own_jobs() {
     assert_eq!(json(&overview)["jobs-running"], 2, "{overview}");
     // Nor do bob's job's details, or running alice's jar.
     assert_eq!(
-        gateway.curl(Some("alice"), &[], &format!("/jobs/{bob_job}")).0,
+        gateway
+            .curl(Some("alice"), &[], &format!("/jobs/{bob_job}"))
+            .0,
         403
     );
     let (code, body) = gateway.curl(
         Some("bob"),
-        &["-X", "POST", "-H", "Content-Type: application/json", "-d", "{}"],
+        &[
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            "{}",
+        ],
         &format!("/jars/{alice_jar}/run"),
     );
     assert_eq!(code, 403, "{body}");
@@ -159,7 +181,7 @@ fn cluster_teams_see_and_cancel_only_their_own_jobs() {
     // not act as bob. Both names go into the audit line.
     assert_eq!(
         listed_jobs(&gateway, "root", &["-H", "Impersonate-User: bob"]),
-        [bob_job.clone()]
+        std::slice::from_ref(&bob_job)
     );
     let (code, body) = gateway.curl(
         Some("alice"),
@@ -181,9 +203,15 @@ fn cluster_teams_see_and_cancel_only_their_own_jobs() {
         .collect::<Vec<_>>();
     assert_eq!(acted, [("bob".to_owned(), "root".to_owned(), 200)]);
     let refused = audit.last().unwrap();
-    assert_eq!((refused["user"].as_str(), refused["status"].as_u64()), (Some("alice"), Some(403)));
+    assert_eq!(
+        (refused["user"].as_str(), refused["status"].as_u64()),
+        (Some("alice"), Some(403))
+    );
     assert!(
-        refused["reason"].as_str().unwrap().contains("alice may not impersonate bob"),
+        refused["reason"]
+            .as_str()
+            .unwrap()
+            .contains("alice may not impersonate bob"),
         "{refused}"
     );
 
@@ -206,7 +234,14 @@ fn cluster_teams_see_and_cancel_only_their_own_jobs() {
                 let (code, answer) = gatewaykit::curl(
                     &dir,
                     Some("alice"),
-                    &["-X", "POST", "-H", "Content-Type: application/json", "-d", &body],
+                    &[
+                        "-X",
+                        "POST",
+                        "-H",
+                        "Content-Type: application/json",
+                        "-d",
+                        &body,
+                    ],
                     &url,
                 );
                 if code != 200 {
@@ -239,11 +274,7 @@ fn cluster_teams_see_and_cancel_only_their_own_jobs() {
     }
     // A restarted gateway still knows: bob may not touch alice's burst jobs.
     let gateway = GatewayProcess::start(d);
-    let (code, _) = gateway.curl(
-        Some("bob"),
-        &[],
-        &format!("/jobs/{}", acknowledged[0]),
-    );
+    let (code, _) = gateway.curl(Some("bob"), &[], &format!("/jobs/{}", acknowledged[0]));
     assert_eq!(code, 403);
     assert_eq!(
         gateway

@@ -352,9 +352,14 @@ impl GatewaySection {
         }
         if let Some(hook) = &self.authorization_webhook {
             let field = "gateway.authorization_webhook";
-            let loopback_http = ["http://127.", "http://localhost:", "http://localhost/", "http://[::1]"]
-                .iter()
-                .any(|p| hook.url.starts_with(p));
+            let loopback_http = [
+                "http://127.",
+                "http://localhost:",
+                "http://localhost/",
+                "http://[::1]",
+            ]
+            .iter()
+            .any(|p| hook.url.starts_with(p));
             if !(loopback_http || (hook.url.starts_with("https://") && hook.ca_file.is_some())) {
                 return Err((
                     field,

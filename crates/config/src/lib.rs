@@ -18,7 +18,8 @@ use flinkguard_policy::{Policy, PolicyConfig};
 mod gateway;
 
 pub use gateway::{
-    AuthorizationWebhook, Cidr, ClientCertificates, GatewaySection, GroupAttribute, JwtIssuer, Timeouts, TrustedProxies,
+    AuthorizationWebhook, Cidr, ClientCertificates, GatewaySection, GroupAttribute, JwtIssuer,
+    Timeouts, TrustedProxies,
 };
 
 /// The file name commands look for by default.

@@ -86,13 +86,13 @@ pub async fn run(
     let grace = snapshot.timeouts.shutdown_grace;
     let owners = flinkguard_ownership::OwnershipStore::open(&fixed.ownership_file)
         .map_err(|e| GatewayError::Ownership(e.to_string()))?;
-    let rules = flinkguard_redact::RedactionRules::with_extra_patterns(&fixed.redact_patterns)
-        .map_err(|e| GatewayError::Redaction(e.to_string()))?;
+    let redaction =
+        redaction::Redaction::new(&fixed.redact_patterns).map_err(GatewayError::Redaction)?;
     let state = Arc::new(proxy::State::new(
         snapshot,
         audit,
         Arc::new(owners),
-        redaction::Redaction::new(rules),
+        redaction,
     ));
     let admin_task = admin_listener.map(|l| tokio::spawn(admin::serve(l, state.clone())));
     let reload_task = tokio::spawn(reload::watch(state.clone(), options));

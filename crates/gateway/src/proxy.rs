@@ -138,10 +138,13 @@ pub(crate) async fn handle(
     let request = Request::from_parts(parts, body);
     let mut facts = Facts::default();
     let limit = snapshot.timeouts.request;
-    let outcome = tokio::time::timeout(
-        limit,
-        decide_and_forward(&state, &snapshot, &connection, request, &mut facts),
-    )
+    let outcome = tokio::time::timeout(limit, async {
+        let forwarded =
+            decide_and_forward(state.clone(), &snapshot, &connection, request, &mut facts).await?;
+        let (response, created) = finish(state.clone(), snapshot.clone(), forwarded).await?;
+        facts.created = created;
+        Ok(response)
+    })
     .await
     .unwrap_or_else(|_| {
         Err(if progress.finished() {
@@ -193,7 +196,7 @@ pub(crate) async fn handle(
         groups: facts.principal.as_ref().map(|p| p.groups.as_slice()),
         auth: facts.principal.as_ref().map(|p| p.method.to_string()),
         method: &method_text,
-        path: &target_text,
+        path: &state.redaction.target_for_audit(&target_text),
         operation: facts.operation,
         decision,
         reason: facts.reason,
@@ -208,12 +211,12 @@ pub(crate) async fn handle(
 }
 
 async fn decide_and_forward(
-    state: &State,
+    state: Arc<State>,
     snapshot: &Snapshot,
     connection: &Connection,
     request: Request<ClientBody>,
     facts: &mut Facts,
-) -> Result<Response<Body>, Refusal> {
+) -> Result<Forwarded, Refusal> {
     // An HTTP/1 absolute-form target (`GET http://elsewhere/jobs`) would let the path we
     // decide on differ from where Flink routes; HTTP/2 always carries :authority, which is fine.
     if request.version() < http::Version::HTTP_2 && request.uri().scheme().is_some() {
@@ -236,7 +239,11 @@ async fn decide_and_forward(
     let link = if flinkguard_signedlink::carries_signature(raw_target) {
         let verified = snapshot
             .links
-            .verify(request.method().as_str(), raw_target, time::OffsetDateTime::now_utc())
+            .verify(
+                request.method().as_str(),
+                raw_target,
+                time::OffsetDateTime::now_utc(),
+            )
             .map_err(|e| {
                 if e.is_refusal() {
                     Refusal::unauthenticated(e.code(), format!("signed link refused: {e}"))
@@ -266,10 +273,15 @@ async fn decide_and_forward(
             impersonate(snapshot, principal, request.headers(), facts)?
         }
     };
-    let principal = facts.principal.insert(principal);
     if target.path() == SIGN_ENDPOINT {
-        return sign_link(state, snapshot, principal, request, facts).await;
+        facts.principal = Some(principal.clone());
+        let response = sign_link(state.clone(), snapshot, &principal, request, facts).await?;
+        return Ok(Forwarded {
+            response,
+            post: None,
+        });
     }
+    let principal = facts.principal.insert(principal);
 
     let mut classification = state
         .catalogue
@@ -392,9 +404,9 @@ async fn decide_and_forward(
     let creates = teams::creates(classification.route, &parts.method);
     if filter.is_some() || redact || creates {
         // The answer is read whole and rewritten: it must arrive plain and complete.
-        parts.headers.remove(header::ACCEPT_ENCODING);
-        parts.headers.remove(header::RANGE);
-        parts.headers.remove(header::IF_RANGE);
+        for name in flinkguard_redact::REQUEST_HEADERS_TO_STRIP {
+            parts.headers.remove(*name);
+        }
     }
     let deleted_jar = (parts.method == http::Method::DELETE)
         .then(|| resource.filter(|(kind, _)| *kind == ResourceKind::Jar))
@@ -402,47 +414,100 @@ async fn decide_and_forward(
         .map(|(_, id)| id.to_owned());
     let route = classification.route;
     let response = forward(snapshot, connection, parts, target, body).await?;
-    if !(filter.is_some() || redact || creates || deleted_jar.is_some()) {
-        return Ok(response);
-    }
+    let post = (filter.is_some() || redact || creates || deleted_jar.is_some()).then(|| Post {
+        route,
+        filter,
+        redact,
+        creates,
+        deleted_jar,
+        principal: principal.clone(),
+    });
+    Ok(Forwarded { response, post })
+}
+
+/// Flink's answer, and what is still to be done with it.
+pub(crate) struct Forwarded {
+    response: Response<Body>,
+    post: Option<Post>,
+}
+
+/// Work on Flink's answer: record what a submission created, filter a listing, redact.
+struct Post {
+    route: Option<&'static str>,
+    filter: Option<(teams::Listing, Operation)>,
+    redact: bool,
+    creates: bool,
+    deleted_jar: Option<String>,
+    principal: Principal,
+}
+
+/// Applies [`Post`] to Flink's answer; returns the answer and what a submission created.
+async fn finish(
+    state: Arc<State>,
+    snapshot: Arc<Snapshot>,
+    forwarded: Forwarded,
+) -> Result<(Response<Body>, Option<String>), Refusal> {
+    let Forwarded { response, post } = forwarded;
+    let Some(post) = post else {
+        return Ok((response, None));
+    };
     let (mut head, body) = response.into_parts();
-    if !head.status.is_success() {
-        return Ok(Response::from_parts(head, body));
+    let success = head.status.is_success();
+    if let (Some(jar), true) = (post.deleted_jar, success) {
+        forget(Arc::clone(&state.owners), ResourceKind::Jar, jar).await?;
     }
-    if let Some(jar) = deleted_jar {
-        forget(state, ResourceKind::Jar, jar).await?;
-        return Ok(Response::from_parts(head, body));
+    // Error answers are filtered too (exception texts carry arguments); nothing else is
+    // done with them.
+    if !(post.redact || (success && (post.creates || post.filter.is_some()))) {
+        return Ok((Response::from_parts(head, body), None));
     }
     let mut bytes = read_whole(body).await?;
-    if creates {
-        if let Some((kind, id)) = teams::created(route, &bytes) {
-            facts.created = Some(id.clone());
-            record(state, kind, id, principal).await?;
-        }
+    let mut created = None;
+    if post.creates
+        && success
+        && let Some((kind, id)) = teams::created(post.route, &bytes)
+    {
+        created = Some(id.clone());
+        record(Arc::clone(&state.owners), kind, id, &post.principal).await?;
     }
-    if let Some((listing, listed_operation)) = filter {
+    if let (Some((listing, operation)), true) = (post.filter, success) {
         bytes = match listing {
             teams::Listing::ClusterOverview => {
-                let states = visible_job_states(state, snapshot, principal, listed_operation).await?;
+                let states = visible_job_states(
+                    Arc::clone(&state),
+                    Arc::clone(&snapshot),
+                    post.principal.clone(),
+                    operation,
+                )
+                .await?;
                 teams::recount_overview(&bytes, &states).map_err(Refusal::Upstream)?
             }
-            _ => filter_items(state, snapshot, principal, listing, listed_operation, &bytes)?,
+            _ => filter_items(
+                &state,
+                &snapshot,
+                &post.principal,
+                listing,
+                operation,
+                &bytes,
+            )?,
         };
     }
-    if redact {
+    if post.redact {
         bytes = state
             .redaction
-            .redact(route.unwrap_or(""), &head.headers, &bytes)
+            .redact(head.status.as_u16(), &head.headers, &bytes)
             .map_err(Refusal::Upstream)?;
     }
     head.headers.remove(header::CONTENT_ENCODING);
-    head.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
-    Ok(Response::from_parts(
+    head.headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    let response = Response::from_parts(
         head,
         Full::new(Bytes::from(bytes))
             .map_err(|never| match never {})
             .boxed_unsync(),
-    ))
+    );
+    Ok((response, created))
 }
 
 /// The gateway's own endpoint for signed links.
@@ -452,7 +517,7 @@ const SIGN_ENDPOINT: &str = "/flinkguard/v1/sign";
 /// for principals granted `links.sign`, and only for a request they could make themselves
 /// right now, so a link never carries more than its signer's rights.
 async fn sign_link(
-    state: &State,
+    state: Arc<State>,
     snapshot: &Snapshot,
     principal: &Principal,
     request: Request<ClientBody>,
@@ -482,7 +547,8 @@ async fn sign_link(
             "expected {{\"method\": \"GET\", \"path\": \"/jobs/ID\", \"ttl\": \"10m\"}}: {e}"
         ))
     })?;
-    let target = RequestTarget::parse(&asked.path).map_err(|e| Refusal::BadRequest(e.to_string()))?;
+    let target =
+        RequestTarget::parse(&asked.path).map_err(|e| Refusal::BadRequest(e.to_string()))?;
     let method: Method = asked.method.parse().map_err(Refusal::BadRequest)?;
     let classification = state
         .catalogue
@@ -564,40 +630,51 @@ fn store_error(e: flinkguard_ownership::OwnershipError) -> Refusal {
     Refusal::Internal(format!("the ownership store failed: {e}"))
 }
 
-/// Reads a whole answer of Flink's that the gateway must inspect.
-async fn read_whole(body: Body) -> Result<Vec<u8>, Refusal> {
-    Limited::new(body, teams::MAX_INSPECTED_BODY)
-        .collect()
-        .await
-        .map(|c| c.to_bytes().to_vec())
-        .map_err(|e| Refusal::Upstream(format!("cannot read Flink's answer whole: {e}")))
+/// Reads a whole answer of Flink's that the gateway must inspect (at most
+/// [`teams::MAX_INSPECTED_BODY`]: a larger one is refused rather than passed unread).
+async fn read_whole(mut body: Body) -> Result<Vec<u8>, Refusal> {
+    let mut out = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame
+            .map_err(|e| Refusal::Upstream(format!("cannot read Flink's answer whole: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            if out.len() + data.len() > teams::MAX_INSPECTED_BODY {
+                return Err(Refusal::Upstream(format!(
+                    "Flink's answer is over {} bytes, too large to inspect",
+                    teams::MAX_INSPECTED_BODY
+                )));
+            }
+            out.extend_from_slice(&data);
+        }
+    }
+    Ok(out)
 }
 
 /// Records an owner durably before the submission's answer goes out: a client that saw
 /// its job accepted will find it owned, even if the gateway dies right after.
 async fn record(
-    state: &State,
+    owners: Arc<OwnershipStore>,
     kind: ResourceKind,
     id: String,
     principal: &Principal,
 ) -> Result<(), Refusal> {
-    let owners = state.owners.clone();
     let owner = flinkguard_ownership::Owner {
         user: principal.user.clone(),
         groups: principal.groups.clone(),
     };
-    tokio::task::spawn_blocking(move || owners.record(kind, &id, &owner))
+    tokio::task::spawn_blocking(move || owners.record(kind, &id, &owner).map_err(store_error))
         .await
         .map_err(|e| Refusal::Internal(e.to_string()))?
-        .map_err(store_error)
 }
 
-async fn forget(state: &State, kind: ResourceKind, id: String) -> Result<(), Refusal> {
-    let owners = state.owners.clone();
-    tokio::task::spawn_blocking(move || owners.forget(kind, &id))
+async fn forget(
+    owners: Arc<OwnershipStore>,
+    kind: ResourceKind,
+    id: String,
+) -> Result<(), Refusal> {
+    tokio::task::spawn_blocking(move || owners.forget(kind, &id).map_err(store_error))
         .await
         .map_err(|e| Refusal::Internal(e.to_string()))?
-        .map_err(store_error)
 }
 
 /// Keeps the listing's items the principal may see under `operation`.
@@ -613,19 +690,17 @@ fn filter_items(
         return Ok(body.to_vec());
     };
     let mut failure = None;
-    let filtered = teams::filter_listing(listing, body, |id| {
-        match state.owners.owner(kind, id) {
-            Ok(owner) => {
-                let owner = owner.as_ref().map(policy_owner);
-                snapshot
-                    .policy
-                    .decide_on(principal, operation, Subject::Resource(owner.as_ref()))
-                    .is_allowed()
-            }
-            Err(e) => {
-                failure = Some(store_error(e));
-                false
-            }
+    let filtered = teams::filter_listing(listing, body, |id| match state.owners.owner(kind, id) {
+        Ok(owner) => {
+            let owner = owner.as_ref().map(policy_owner);
+            snapshot
+                .policy
+                .decide_on(principal, operation, Subject::Resource(owner.as_ref()))
+                .is_allowed()
+        }
+        Err(e) => {
+            failure = Some(store_error(e));
+            false
         }
     })
     .map_err(Refusal::Upstream)?;
@@ -637,9 +712,9 @@ fn filter_items(
 
 /// The states of the jobs the principal may see, for recounting `/overview`.
 async fn visible_job_states(
-    state: &State,
-    snapshot: &Snapshot,
-    principal: &Principal,
+    state: Arc<State>,
+    snapshot: Arc<Snapshot>,
+    principal: Principal,
     operation: Operation,
 ) -> Result<Vec<String>, Refusal> {
     let upstream = &snapshot.upstream;
@@ -657,11 +732,17 @@ async fn visible_job_states(
         .request(request)
         .await
         .map_err(|e| Refusal::Upstream(error_chain(&e)))?;
-    let body = read_whole(response.into_body().map_err(BoxError::from).boxed_unsync()).await?;
+    let body = read_whole(
+        response
+            .into_body()
+            .map_err(|e| -> BoxError { Box::new(e) })
+            .boxed_unsync(),
+    )
+    .await?;
     let visible = filter_items(
-        state,
-        snapshot,
-        principal,
+        &state,
+        &snapshot,
+        &principal,
         teams::Listing::JobsOverview,
         operation,
         &body,
@@ -693,7 +774,9 @@ fn impersonate(
                 .ok()
                 .map(str::trim)
                 .filter(|u| !u.is_empty() && u.len() <= 256)
-                .ok_or_else(|| Refusal::BadRequest("Impersonate-User is not a usable name".into()))?,
+                .ok_or_else(|| {
+                    Refusal::BadRequest("Impersonate-User is not a usable name".into())
+                })?,
         ),
         _ => return Err(Refusal::BadRequest("send Impersonate-User once".into())),
     };

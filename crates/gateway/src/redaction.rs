@@ -1,7 +1,7 @@
 //! What principals without `secrets.read` do not get to see: secret-looking config values,
-//! JVM options and program arguments in JSON answers, and in log files.
+//! JVM options, program arguments and exception texts in Flink's answers, and in log files.
 
-use flinkguard_redact::RedactionRules;
+use flinkguard_redact::{DEFAULT_KEY_PATTERNS, RedactionRules};
 use http::HeaderMap;
 use http::header;
 
@@ -11,8 +11,14 @@ pub(crate) struct Redaction {
 }
 
 impl Redaction {
-    pub(crate) fn new(rules: RedactionRules) -> Redaction {
-        Redaction { rules }
+    /// The built-in patterns plus `extra`.
+    pub(crate) fn new(extra: &[String]) -> Result<Redaction, String> {
+        let patterns = DEFAULT_KEY_PATTERNS
+            .iter()
+            .map(|p| (*p).to_owned())
+            .chain(extra.iter().cloned());
+        let rules = RedactionRules::new(patterns).map_err(|e| e.to_string())?;
+        Ok(Redaction { rules })
     }
 
     /// Whether answers of this route can carry secrets.
@@ -20,27 +26,29 @@ impl Redaction {
         self.rules.filters(route)
     }
 
-    /// The answer with every secret replaced. JSON is rewritten by structure; anything else
-    /// (log files, stdout) as text. An answer that claims to be JSON but is not is an error:
-    /// it is refused rather than passed through unfiltered.
+    /// A request target with secret-looking query values (`programArg=--db.password%20x`)
+    /// masked, for audit lines.
+    pub(crate) fn target_for_audit(&self, target: &str) -> String {
+        self.rules.redact_text(target).0
+    }
+
+    /// The answer with every secret replaced: JSON by structure, anything else as text. An
+    /// answer that is partial, compressed, or claims to be JSON but is not, is an error: it is
+    /// refused (502) rather than passed through unfiltered.
     pub(crate) fn redact(
         &self,
-        route: &str,
+        status: u16,
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<Vec<u8>, String> {
-        let json = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/json"));
-        if json {
-            self.rules
-                .redact_json(route, body)
-                .map(|(bytes, _)| bytes)
-                .map_err(|e| format!("cannot filter Flink's answer: {e}"))
-        } else {
-            let text = String::from_utf8_lossy(body);
-            Ok(self.rules.redact_text(&text).0.into_bytes())
-        }
+        let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
+        flinkguard_redact::check_response_framing(
+            status,
+            text(header::CONTENT_ENCODING),
+            text(header::CONTENT_RANGE),
+        )
+        .and_then(|()| self.rules.redact_response(text(header::CONTENT_TYPE), body))
+        .map(|(bytes, _)| bytes)
+        .map_err(|e| format!("cannot filter Flink's answer: {e}"))
     }
 }

@@ -164,7 +164,9 @@ mod tests {
         let body = br#"{"jobs":[{"jid":"a","name":"x"},{"jid":"b","name":"y"}]}"#;
         let kept = filter_listing(Listing::JobsOverview, body, |id| id == "b").unwrap();
         assert_eq!(kept, br#"{"jobs":[{"jid":"b","name":"y"}]}"#);
-        assert!(filter_listing(Listing::JobsOverview, br#"{"jobs":[{"id":"a"}]}"#, |_| true).is_err());
+        assert!(
+            filter_listing(Listing::JobsOverview, br#"{"jobs":[{"id":"a"}]}"#, |_| true).is_err()
+        );
         assert!(filter_listing(Listing::Jars, b"not json", |_| true).is_err());
         let overview = br#"{"taskmanagers":1,"jobs-running":5,"jobs-finished":2,"jobs-cancelled":1,"jobs-failed":0}"#;
         let recounted: Value = serde_json::from_slice(

@@ -62,12 +62,15 @@ impl Question {
     }
 }
 
+/// An answer and when it was given.
+type Cached = (Result<(), String>, Instant);
+
 pub(crate) struct Webhook {
     url: http::Uri,
     timeout: Duration,
     cache_for: Duration,
     client: Client<HttpsConnector<HttpConnector>, Body>,
-    cache: Mutex<HashMap<Question, (Result<(), String>, Instant)>>,
+    cache: Mutex<HashMap<Question, Cached>>,
 }
 
 impl Webhook {
@@ -75,7 +78,8 @@ impl Webhook {
         config: &AuthorizationWebhook,
         ca_file: Option<&std::path::Path>,
     ) -> Result<Webhook, GatewayError> {
-        let invalid = |m: String| GatewayError::Config(format!("gateway.authorization_webhook: {m}"));
+        let invalid =
+            |m: String| GatewayError::Config(format!("gateway.authorization_webhook: {m}"));
         let url: http::Uri = config
             .url
             .parse()
@@ -106,10 +110,15 @@ impl Webhook {
 
     /// `Ok(())` to allow; `Err(reason)` to deny.
     pub(crate) async fn decide(&self, question: Question) -> Result<(), String> {
-        if let Some((answer, at)) = self.cache.lock().ok().and_then(|c| c.get(&question).cloned()) {
-            if at.elapsed() < self.cache_for {
-                return answer;
-            }
+        let cached = self
+            .cache
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&question).cloned());
+        if let Some((answer, at)) = cached
+            && at.elapsed() < self.cache_for
+        {
+            return answer;
         }
         let answer = match tokio::time::timeout(self.timeout, self.ask(&question)).await {
             Ok(answer) => answer,
@@ -120,13 +129,14 @@ impl Webhook {
         };
         // Failures are not cached: the next request asks again.
         let failed = matches!(&answer, Err(r) if r.starts_with("the authorization webhook"));
-        if !failed && !self.cache_for.is_zero() {
-            if let Ok(mut cache) = self.cache.lock() {
-                if cache.len() >= MAX_CACHED {
-                    cache.clear();
-                }
-                cache.insert(question, (answer.clone(), Instant::now()));
+        if !failed
+            && !self.cache_for.is_zero()
+            && let Ok(mut cache) = self.cache.lock()
+        {
+            if cache.len() >= MAX_CACHED {
+                cache.clear();
             }
+            cache.insert(question, (answer.clone(), Instant::now()));
         }
         answer
     }
@@ -157,8 +167,8 @@ impl Webhook {
             .await
             .map_err(|e| unavailable(e.to_string()))?
             .to_bytes();
-        let answer: serde_json::Value = serde_json::from_slice(&body)
-            .map_err(|e| unavailable(format!("not JSON: {e}")))?;
+        let answer: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| unavailable(format!("not JSON: {e}")))?;
         let reason = answer["reason"].as_str().unwrap_or("no reason given");
         match answer["allow"] {
             serde_json::Value::Bool(true) => Ok(()),
