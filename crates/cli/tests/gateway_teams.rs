@@ -283,3 +283,219 @@ fn cluster_teams_see_and_cancel_only_their_own_jobs() {
         200
     );
 }
+
+/// A decision service for `gateway.authorization_webhook`: denies `dev` cancelling, answers
+/// `slow` too late, allows everything else.
+const DECISION_SERVICE: &str = r#"
+import http.server, json, sys, time
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        question = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        user, operation = question["principal"]["user"], question["operation"]
+        if user == "slow":
+            time.sleep(3)
+        allow = not (user == "dev" and operation == "jobs.cancel")
+        body = json.dumps({"allow": allow, "reason": "dev may not cancel today"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+server = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
+print("ready", flush=True)
+server.serve_forever()
+"#;
+
+#[test]
+fn cluster_secrets_stay_hidden_links_sign_one_request_and_webhooks_decide() {
+    use flinkguard_policy::Method;
+    use flinkguard_policy::routes::{ROUTES, UI_STATIC_TEMPLATE};
+    use std::io::BufRead;
+
+    let dist = TestDist::default_version();
+    let jar = JobJar::build(&dist);
+    let cluster = ClusterBuilder::new(&dist)
+        .taskmanagers(1)
+        .config("web.submit.enable", "true")
+        .config("env.java.opts.jobmanager", "-Dapp.db.password=hunter2")
+        .config("s3.access-key", "AKIAEXAMPLE123")
+        .start();
+    let work = tempfile::tempdir().unwrap();
+    let d = work.path();
+    flinkguard_ok(d, &["init", "--quiet"]);
+    point_at(d, cluster.ports().rest, &[]);
+    set_policy(
+        d,
+        "policy:\n  bindings:\n  - role: developer\n    users: [dev, slow]\n  - role: viewer\n    users: [ann]\n  - role: admin\n    users: [root]\n",
+    );
+    for user in ["dev", "slow", "ann", "root"] {
+        flinkguard_ok(d, &["pki", "issue-client", "--user", user]);
+    }
+    let gateway = GatewayProcess::start(d);
+    let (jar_id, job) = submit(&gateway, "dev", &jar.path, "--db.password=hunter2");
+    cluster.wait_job_running(&job, Duration::from_secs(60));
+
+    // The secrets are there: an admin (secrets.read) sees them.
+    let (_, config) = gateway.curl(Some("root"), &[], "/jobmanager/config");
+    assert!(config.contains("AKIAEXAMPLE123"), "{config}");
+    // Every GET route, with real ids, as a developer and as a viewer: no secret anywhere.
+    let (_, vertices) = gateway.curl(Some("root"), &[], &format!("/jobs/{job}"));
+    let vertex = json(&vertices)["vertices"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, tms) = gateway.curl(Some("root"), &[], "/taskmanagers");
+    let tm = json(&tms)["taskmanagers"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, logs) = gateway.curl(Some("root"), &[], "/jobmanager/logs");
+    let log_file = json(&logs)["logs"][0]["name"].as_str().unwrap().to_owned();
+    let fill = |template: &str| {
+        template
+            .split('/')
+            .map(|segment| match segment {
+                ":jobid" => job.clone(),
+                ":jarid" => jar_id.clone(),
+                ":vertexid" => vertex.clone(),
+                ":taskmanagerid" => tm.clone(),
+                ":filename" => log_file.clone(),
+                ":subtaskindex" | ":attempt" | ":checkpointid" => "0".to_owned(),
+                s if s.starts_with(':') => "00000000000000000000000000000000".to_owned(),
+                s => s.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    };
+    let mut crawled = 0;
+    // Reads only: a GET that cancels (yarn-cancel) or runs a jar's main() (plan) is no read.
+    for route in ROUTES.iter().filter(|r| {
+        r.method == Method::Get && r.template != UI_STATIC_TEMPLATE && !r.operation.is_write()
+    }) {
+        let path = fill(route.template);
+        for user in ["dev", "ann"] {
+            let (code, body) = gateway.curl(Some(user), &[], &path);
+            crawled += usize::from(code == 200);
+            for secret in ["hunter2", "AKIAEXAMPLE123"] {
+                assert!(
+                    !body.contains(secret),
+                    "{user} saw {secret} in GET {path} ({code}):\n{body}"
+                );
+            }
+        }
+    }
+    assert!(
+        crawled > 60,
+        "only {crawled} answers were 200: the crawl saw too little"
+    );
+    // The plan of the jar with the secret as an argument, too.
+    let (code, plan) = gateway.curl(
+        Some("dev"),
+        &[],
+        &format!("/jars/{jar_id}/plan?programArg=--db.password%3Dhunter2"),
+    );
+    assert!(!plan.contains("hunter2"), "{code}: {plan}");
+    // Nor does the audit file keep it from the query string.
+    let audit = std::fs::read_to_string(d.join("audit.jsonl")).unwrap();
+    assert!(
+        !audit.contains("hunter2"),
+        "the audit file holds the secret"
+    );
+
+    // Signed links: exactly one method and target, until they expire.
+    let link = flinkguard_ok(
+        d,
+        &[
+            "sign",
+            "--method",
+            "GET",
+            "--path",
+            &format!("/jobs/{job}"),
+            "--ttl",
+            "10m",
+        ],
+    );
+    let link = link.trim();
+    let target = &link[link.find("/jobs/").unwrap()..];
+    let (code, body) = gateway.curl(None, &[], target);
+    assert_eq!(code, 200, "{body}");
+    let other = target.replace(&format!("/jobs/{job}"), "/jobmanager/config");
+    assert_eq!(gateway.curl(None, &[], &other).0, 401);
+    assert_eq!(gateway.curl(None, &["-X", "PATCH"], target).0, 401);
+    let keys =
+        flinkguard_signedlink::LinkKeys::load(&flinkguard_pki::PkiLayout::new(d.join("pki")))
+            .unwrap();
+    let past = time::OffsetDateTime::now_utc() - time::Duration::seconds(5);
+    let expired = keys.sign("GET", &format!("/jobs/{job}"), past).unwrap();
+    let (code, body) = gateway.curl(None, &[], expired.as_str());
+    assert_eq!(code, 401, "{body}");
+    assert!(body.contains("expired"), "{body}");
+    // Through the endpoint: only for principals granted links.sign, and only for what they
+    // may do themselves.
+    let ask = |user: &str, path: &str| {
+        gateway.curl(
+            Some(user),
+            &[
+                "-X",
+                "POST",
+                "-d",
+                &serde_json::json!({"method": "GET", "path": path, "ttl": "5m"}).to_string(),
+            ],
+            "/flinkguard/v1/sign",
+        )
+    };
+    assert_eq!(ask("dev", &format!("/jobs/{job}")).0, 403);
+    let (code, body) = ask("root", &format!("/jobs/{job}/exceptions"));
+    assert_eq!(code, 200, "{body}");
+    let signed = json(&body)["link"].as_str().unwrap().to_owned();
+    assert_eq!(gateway.curl(None, &[], &signed).0, 200);
+
+    // External authorization: allow, deny, and no answer in time (deny).
+    let port = flinkguard_testkit::free_port().unwrap();
+    /// Stops the decision service by PID, also when the test fails.
+    struct Service(std::process::Child);
+    impl Drop for Service {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut service = Service(
+        std::process::Command::new("python3")
+            .args(["-c", DECISION_SERVICE, &port.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut ready = String::new();
+    std::io::BufReader::new(service.0.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    gatewaykit::edit_config(
+        d,
+        &[(
+            "authorization_webhook: null",
+            &format!(
+                "authorization_webhook:\n    url: http://127.0.0.1:{port}/decide\n    timeout_ms: 1000\n    cache_seconds: 0"
+            ),
+        )],
+    );
+    gateway.wait_for_log("reloaded", Duration::from_secs(10));
+    assert_eq!(gateway.curl(Some("dev"), &[], "/jobs/overview").0, 200);
+    let (code, body) = gateway.curl(
+        Some("dev"),
+        &["-X", "PATCH"],
+        &format!("/jobs/{job}?mode=cancel"),
+    );
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("dev may not cancel today"), "{body}");
+    assert!(cluster.rest().job_state(&job).unwrap().fully_running());
+    let (code, body) = gateway.curl(Some("slow"), &[], "/jobs/overview");
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("did not answer"), "{body}");
+    // The service gone: closed, not open.
+    drop(service);
+    let (code, body) = gateway.curl(Some("dev"), &[], "/jobs/overview");
+    assert_eq!(code, 403, "{body}");
+}
