@@ -329,7 +329,7 @@ async fn decide_and_forward(
     // Which resource, whose, and how much of a listing this principal sees.
     let resource = teams::resource_of(&classification);
     let owner = match resource {
-        Some((kind, id)) => state.owners.owner(kind, id).map_err(store_error)?,
+        Some((kind, id)) => owner_of(&state.owners, kind, id)?,
         None => None,
     };
     let listing = (parts.method == http::Method::GET)
@@ -555,7 +555,7 @@ async fn sign_link(
         .classify(method, &target)
         .map_err(|e| Refusal::UnknownRoute(e.to_string()))?;
     let owner = match teams::resource_of(&classification) {
-        Some((kind, id)) => state.owners.owner(kind, id).map_err(store_error)?,
+        Some((kind, id)) => owner_of(&state.owners, kind, id)?,
         None => None,
     };
     let owner = owner.as_ref().map(policy_owner);
@@ -626,6 +626,20 @@ fn policy_owner(owner: &flinkguard_ownership::Owner) -> flinkguard_policy::Owner
     }
 }
 
+/// The recorded owner; `None` also for an id that cannot be one of Flink's (nobody owns it,
+/// and Flink will not find it either).
+fn owner_of(
+    owners: &OwnershipStore,
+    kind: ResourceKind,
+    id: &str,
+) -> Result<Option<flinkguard_ownership::Owner>, Refusal> {
+    match owners.owner(kind, id) {
+        Ok(owner) => Ok(owner),
+        Err(flinkguard_ownership::OwnershipError::InvalidId { .. }) => Ok(None),
+        Err(e) => Err(store_error(e)),
+    }
+}
+
 fn store_error(e: flinkguard_ownership::OwnershipError) -> Refusal {
     Refusal::Internal(format!("the ownership store failed: {e}"))
 }
@@ -690,17 +704,19 @@ fn filter_items(
         return Ok(body.to_vec());
     };
     let mut failure = None;
-    let filtered = teams::filter_listing(listing, body, |id| match state.owners.owner(kind, id) {
-        Ok(owner) => {
-            let owner = owner.as_ref().map(policy_owner);
-            snapshot
-                .policy
-                .decide_on(principal, operation, Subject::Resource(owner.as_ref()))
-                .is_allowed()
-        }
-        Err(e) => {
-            failure = Some(store_error(e));
-            false
+    let filtered = teams::filter_listing(listing, body, |id| {
+        match owner_of(&state.owners, kind, id) {
+            Ok(owner) => {
+                let owner = owner.as_ref().map(policy_owner);
+                snapshot
+                    .policy
+                    .decide_on(principal, operation, Subject::Resource(owner.as_ref()))
+                    .is_allowed()
+            }
+            Err(refusal) => {
+                failure = Some(refusal);
+                false
+            }
         }
     })
     .map_err(Refusal::Upstream)?;
