@@ -154,3 +154,38 @@ fn ambiguous_paths_and_bad_policies_are_input_errors() {
         &["jobs.nuke"],
     );
 }
+
+#[test]
+fn jobs_adopt_gives_a_job_an_owner_and_audits_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    flinkguard_ok(d, &["init", "--quiet"]);
+    let job = "4f2a9c0e0d1b4e6f8a7b6c5d4e3f2a1b";
+    let out = flinkguard_ok(
+        d,
+        &[
+            "jobs", "adopt", job, "--owner", "alice", "--group", "team-a",
+        ],
+    );
+    assert!(out.contains("now belongs to alice"), "{out}");
+    let out = flinkguard_ok(d, &["jobs", "adopt", job, "--owner", "bob"]);
+    assert!(out.contains("(was alice)"), "{out}");
+    let owners: serde_json::Value =
+        serde_json::from_str(&flinkguard_ok(d, &["jobs", "owners", "--json"])).unwrap();
+    assert_eq!(
+        owners,
+        serde_json::json!([{"kind": "job", "id": job, "owner": "bob", "groups": []}])
+    );
+    let audit = std::fs::read_to_string(d.join("audit.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1]["event"], "adopt");
+    assert_eq!(lines[1]["previous_owner"], "alice");
+    expect_input_error(
+        &flinkguard(d, &["jobs", "adopt", "not-a-job", "--owner", "bob"]),
+        &["not-a-job"],
+    );
+}
