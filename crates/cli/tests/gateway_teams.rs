@@ -402,6 +402,33 @@ fn cluster_secrets_stay_hidden_links_sign_one_request_and_webhooks_decide() {
         "the audit file holds the secret"
     );
 
+    // The Web UI's files reach a non-admin byte for byte (its JavaScript is not "redacted").
+    let direct = |path: &str| {
+        let out = std::process::Command::new("curl")
+            .args(["-s", &format!("{}{path}", cluster.rest_url())])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let (code, index) = gateway.curl(Some("ann"), &[], "/");
+    assert_eq!((code, &index), (200, &direct("/")));
+    let scripts: Vec<&str> = index
+        .split("src=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next().filter(|s| s.ends_with(".js")))
+        .collect();
+    let mut total = 0;
+    for script in &scripts {
+        let (code, js) = gateway.curl(Some("ann"), &[], &format!("/{script}"));
+        assert_eq!(code, 200);
+        assert!(js == direct(&format!("/{script}")), "{script} differs");
+        total += js.len();
+    }
+    assert!(
+        total > 100_000,
+        "the Web UI's scripts {scripts:?} are only {total} bytes"
+    );
+
     // Signed links: exactly one method and target, until they expire.
     let link = flinkguard_ok(
         d,

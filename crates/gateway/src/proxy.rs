@@ -357,8 +357,8 @@ async fn decide_and_forward(
                         snapshot.policy.decide(principal, operation)
                     } else {
                         Decision::Allow {
-                            role: "scoped".into(),
-                            via: format!("{listed_operation}, filtered to own and group resources"),
+                            role: "own/group grants".into(),
+                            via: format!("{listed_operation}, listing filtered"),
                         }
                     }
                 }
@@ -400,7 +400,11 @@ async fn decide_and_forward(
         .policy
         .decide(principal, Operation::SecretsRead)
         .is_allowed()
-        && state.redaction.filters(classification.route.unwrap_or(""));
+        // The Web UI's static files (no route) carry no secrets, and rewriting its JavaScript
+        // as text would break it.
+        && classification
+            .route
+            .is_some_and(|route| state.redaction.filters(route));
     let creates = teams::creates(classification.route, &parts.method);
     if filter.is_some() || redact || creates {
         // The answer is read whole and rewritten: it must arrive plain and complete.
