@@ -282,6 +282,13 @@ fn cluster_teams_see_and_cancel_only_their_own_jobs() {
             .0,
         200
     );
+    // The admin cancels alice's jobs as it cancelled bob's.
+    let (code, body) = gateway.curl(
+        Some("root"),
+        &["-X", "PATCH"],
+        &format!("/jobs/{}?mode=cancel", acknowledged[0]),
+    );
+    assert_eq!(code, 202, "{body}");
 }
 
 /// A decision service for `gateway.authorization_webhook`: denies `dev` cancelling, answers
