@@ -8,10 +8,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 
 use flinkguard_config::AuthorizationWebhook;
 use flinkguard_policy::{Operation, Owner, Principal};
@@ -84,26 +83,11 @@ impl Webhook {
             .url
             .parse()
             .map_err(|_| invalid(format!("`{}` is not a URL", config.url)))?;
-        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let roots = match ca_file {
-            Some(path) => crate::tls::root_store(&[path.to_owned()])?,
-            None => rustls::RootCertStore::empty(),
-        };
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-            .map_err(|e| GatewayError::Tls(e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let connector = HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .build();
         Ok(Webhook {
             url,
             timeout: Duration::from_millis(config.timeout_ms),
             cache_for: Duration::from_secs(config.cache_seconds),
-            client: Client::builder(TokioExecutor::new()).build(connector),
+            client: crate::upstream::client_trusting(ca_file)?,
             cache: Mutex::new(HashMap::new()),
         })
     }

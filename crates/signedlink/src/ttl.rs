@@ -73,36 +73,13 @@ impl FromStr for Ttl {
                 "`{text}` is not a link lifetime: write a number and a unit, e.g. 10m, 1h or 7d"
             ))
         };
-        let split = text
-            .find(|c: char| !c.is_ascii_digit())
-            .ok_or_else(unusable)?;
-        let (number, unit) = text.split_at(split);
-        if number.is_empty() || number.len() > 9 {
-            return Err(unusable());
-        }
-        let number: u64 = number.parse().map_err(|_| unusable())?;
-        let unit = match unit {
-            "s" => 1,
-            "m" => MINUTE,
-            "h" => HOUR,
-            "d" => DAY,
-            _ => return Err(unusable()),
-        };
-        // At most 999,999,999 days: cannot overflow u64 seconds.
-        Ttl::new(Duration::from_secs(number * unit))
+        Ttl::new(flinkguard_token::parse_lifetime(text).ok_or_else(unusable)?)
     }
 }
 
 impl fmt::Display for Ttl {
-    /// The largest unit that expresses the lifetime exactly: `7d`, `36h`, `90m`, `45s`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let secs = self.0.as_secs();
-        for (unit, size) in [("d", DAY), ("h", HOUR), ("m", MINUTE)] {
-            if secs >= size && secs.is_multiple_of(size) {
-                return write!(f, "{}{unit}", secs / size);
-            }
-        }
-        write!(f, "{secs}s")
+        flinkguard_token::format_lifetime(self.0, f)
     }
 }
 

@@ -60,7 +60,7 @@ pub use service::{
     DEFAULT_SERVICE_AUDIENCE, IssuedToken, KeyOrigin, SIGNING_JWKS_FILE, SIGNING_KEY_FILE,
     ServiceTokenRequest, SigningKey, SigningKeyFiles, service_issuer,
 };
-pub use ttl::Ttl;
+pub use ttl::{Ttl, format_lifetime, parse_lifetime};
 pub use verify::{
     DEFAULT_LEEWAY, MAX_LEEWAY, MAX_TOKEN_BYTES, VerifiedToken, Verifier, VerifierConfig,
     VerifierSet,
