@@ -191,7 +191,27 @@ enum Outcome {
     Findings,
 }
 
+/// `flinkguard status | head` closes stdout early; Rust then makes `println!` panic with a
+/// backtrace hint. End quietly instead, with the status a shell gives a process killed by
+/// SIGPIPE.
+fn exit_quietly_when_stdout_closes() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default_hook(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    exit_quietly_when_stdout_closes();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Init(args) => cmd_init::run(&args),

@@ -601,3 +601,27 @@ fn flink_config_for_clients_points_flink_at_the_gateway_with_the_users_certifica
         &["--gateway", "HOST:PORT"],
     );
 }
+
+#[test]
+fn a_reader_that_stops_early_gets_no_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    init(d, "ecdsa-p256");
+    // `flinkguard pki show | true`: the reader is gone before the table is written.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flinkguard"))
+        .args(["pki", "show"])
+        .current_dir(d)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        matches!(out.status.code(), Some(0 | 141)),
+        "{:?}",
+        out.status
+    );
+}
