@@ -1,6 +1,7 @@
 //! `flinkguard`: secures Apache Flink end to end.
 #![forbid(unsafe_code)]
 
+mod cmd_audit;
 mod cmd_flink_config;
 mod cmd_gateway;
 mod cmd_init;
@@ -83,6 +84,14 @@ Examples:
 Examples:
   flinkguard sign --method GET --path /jobs/4f2a9c0e0d1b4e6f8a7b6c5d4e3f2a1b/exceptions --ttl 10m")]
     Sign(cmd_sign::SignArgs),
+
+    /// Check a Flink configuration file for what leaves the cluster open: every finding with
+    /// its rule id, severity, threat, evidence and fix. Exit 1 at `--fail-on` severity or above.
+    #[command(after_help = "\
+Examples:
+  flinkguard audit --flink-conf $FLINK_HOME/conf/config.yaml
+  flinkguard audit --flink-conf flink-conf.yaml --format json --fail-on critical")]
+    Audit(cmd_audit::AuditArgs),
 
     /// Policy: explain what a user may do through the gateway.
     #[command(subcommand)]
@@ -220,6 +229,7 @@ fn main() -> ExitCode {
         Command::Pki(PkiCommand::RenewRest(args)) => cmd_pki::renew_rest(&args),
         Command::Pki(PkiCommand::RotateLinkKey(args)) => cmd_sign::rotate_link_key(&args),
         Command::Sign(args) => cmd_sign::sign(&args),
+        Command::Audit(args) => cmd_audit::audit(&args),
         Command::FlinkConfig(args) => cmd_flink_config::run(&args),
         Command::Gateway(args) => cmd_gateway::run(&args),
         Command::Policy(PolicyCommand::Check(args)) => cmd_policy::check(&args),
