@@ -79,6 +79,31 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: Mode) -> Result<(), File
     result
 }
 
+/// Creates `path` with `contents` and `mode` unless it exists, never replacing it: the content
+/// is complete and on disk before the name appears (written to a temporary sibling, then
+/// hard-linked, which fails with `AlreadyExists` instead of replacing). Returns whether this
+/// call created the file. For keys that must never be overwritten.
+pub fn create_complete(path: &Path, contents: &[u8], mode: Mode) -> Result<bool, FileError> {
+    let tmp = temp_sibling(path);
+    let result = (|| {
+        let mut file = create_new(&tmp, mode)?;
+        file.write_all(contents)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| FileError::new("write", &tmp, e))?;
+        drop(file);
+        match fs::hard_link(&tmp, path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(FileError::new("create", path, e)),
+        }
+    })();
+    let _ = fs::remove_file(&tmp);
+    if let Ok(true) = result {
+        sync_dir(parent_dir(path))?;
+    }
+    result
+}
+
 /// Creates `path` with `mode`, failing if it exists; the mode is set at creation so the
 /// content is never visible to others, whatever the umask.
 pub fn create_new(path: &Path, mode: Mode) -> Result<File, FileError> {

@@ -559,14 +559,17 @@ async fn sign_link(
         .classify(method, &target)
         .map_err(|e| Refusal::UnknownRoute(e.to_string()))?;
     let owner = match teams::resource_of(&classification) {
-        Some((kind, id)) => owner_of(&state.owners, kind, id)?,
+        Some((kind, id)) => Some(
+            owner_of(&state.owners, kind, id)?
+                .as_ref()
+                .map(policy_owner),
+        ),
         None => None,
     };
-    let owner = owner.as_ref().map(policy_owner);
-    let subject = if teams::resource_of(&classification).is_some() {
-        Subject::Resource(owner.as_ref())
-    } else {
-        Subject::Cluster
+    // `Some(None)`: a resource nobody owns; `None`: not about one resource.
+    let subject = match &owner {
+        Some(owner) => Subject::Resource(owner.as_ref()),
+        None => Subject::Cluster,
     };
     if let Decision::Deny { reason } =
         snapshot

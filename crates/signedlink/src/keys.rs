@@ -14,7 +14,7 @@
 
 use std::fmt;
 use std::fs;
-use std::io::{ErrorKind, Write as _};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::digest::{self, SHA256};
@@ -153,7 +153,7 @@ impl LinkKeys {
         let fresh = LinkKeys::generate()?;
         // When another process won the race to create the file, its keys are loaded below,
         // so both agree on one key.
-        write_new(&path, fresh.file_text().as_bytes())?;
+        flinkguard_files::create_complete(&path, fresh.file_text().as_bytes(), Mode::Secret)?;
         LinkKeys::load(layout)
     }
 
@@ -263,31 +263,6 @@ fn parse(text: &str) -> Result<LinkKeys, String> {
         ));
     }
     Ok(LinkKeys { keys })
-}
-
-/// Creates `path` with `contents` (mode 0600) unless it exists. The content is complete
-/// before the name appears: written to a temporary sibling, then hard-linked, which fails
-/// with `AlreadyExists` instead of replacing. Returns whether this call created the file.
-fn write_new(path: &Path, contents: &[u8]) -> Result<bool, LinkError> {
-    let tmp = flinkguard_files::temp_sibling(path);
-    let result = (|| {
-        let mut file = flinkguard_files::create_new(&tmp, Mode::Secret)?;
-        file.write_all(contents)
-            .and_then(|()| file.sync_all())
-            .map_err(|e| LinkError::file("write", &tmp, e))?;
-        drop(file);
-        match fs::hard_link(&tmp, path) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(false),
-            Err(e) => Err(LinkError::file("create", path, e)),
-        }
-    })();
-    let _ = fs::remove_file(&tmp);
-    if let Ok(true) = result {
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
-        flinkguard_files::sync_dir(dir.unwrap_or(Path::new(".")))?;
-    }
-    result
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 
 use std::fmt;
 use std::fs;
-use std::io::{ErrorKind, Write as _};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
@@ -205,7 +205,11 @@ impl SigningKey {
         let mut created = false;
         if !files.key.exists() {
             let fresh = Self::generate()?;
-            created = write_new(&files.key, fresh.pkcs8_pem.as_bytes())?;
+            created = flinkguard_files::create_complete(
+                &files.key,
+                fresh.pkcs8_pem.as_bytes(),
+                Mode::Secret,
+            )?;
             // When another process won the race, its key is loaded below.
         }
         let mut key = Self::load(layout)?;
@@ -318,31 +322,6 @@ impl SigningKey {
             expires_at: as_time(expires_at)?,
         })
     }
-}
-
-/// Creates `path` with `contents` (mode 0600) unless it exists. The content is complete
-/// before the name appears: written to a temporary sibling, then hard-linked, which fails
-/// with `AlreadyExists` instead of replacing. Returns whether this call created the file.
-fn write_new(path: &Path, contents: &[u8]) -> Result<bool, SetupError> {
-    let tmp = flinkguard_files::temp_sibling(path);
-    let result = (|| {
-        let mut file = flinkguard_files::create_new(&tmp, Mode::Secret)?;
-        file.write_all(contents)
-            .and_then(|()| file.sync_all())
-            .map_err(|e| SetupError::file("write", &tmp, e))?;
-        drop(file);
-        match fs::hard_link(&tmp, path) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(false),
-            Err(e) => Err(SetupError::file("create", path, e)),
-        }
-    })();
-    let _ = fs::remove_file(&tmp);
-    if let Ok(true) = result {
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
-        flinkguard_files::sync_dir(dir.unwrap_or(Path::new(".")))?;
-    }
-    result
 }
 
 #[cfg(test)]
