@@ -11,6 +11,8 @@ mod cmd_pki;
 mod cmd_policy;
 mod cmd_sign;
 mod cmd_token;
+mod sarif;
+mod style;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -85,12 +87,16 @@ Examples:
   flinkguard sign --method GET --path /jobs/4f2a9c0e0d1b4e6f8a7b6c5d4e3f2a1b/exceptions --ttl 10m")]
     Sign(cmd_sign::SignArgs),
 
-    /// Check a Flink configuration file for what leaves the cluster open: every finding with
-    /// its rule id, severity, threat, evidence and fix. Exit 1 at `--fail-on` severity or above.
+    /// Check a Flink configuration (a file and the stores it names, or a live cluster's) for
+    /// what leaves the cluster open: every finding with its rule id, severity, threat,
+    /// evidence and fix. Exit 1 at `--fail-on` severity or above.
     #[command(after_help = "\
 Examples:
   flinkguard audit --flink-conf $FLINK_HOME/conf/config.yaml
-  flinkguard audit --flink-conf flink-conf.yaml --format json --fail-on critical")]
+  flinkguard audit --flink-conf flink-conf.yaml --format json --fail-on critical
+  flinkguard audit --flink-conf config.yaml --format sarif > flinkguard.sarif
+  flinkguard audit --rest https://localhost:8443 --ca pki/ca.crt \\
+      --cert pki/clients/admin/client.crt --key pki/clients/admin/client.key")]
     Audit(cmd_audit::AuditArgs),
 
     /// Policy: explain what a user may do through the gateway.

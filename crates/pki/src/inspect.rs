@@ -30,6 +30,13 @@ pub struct CertificateInfo {
     pub not_after: OffsetDateTime,
     /// Key type and size, e.g. `EC P-256`, `RSA 3072`.
     pub key: String,
+    /// The public key's size in bits (RSA modulus, EC field), when the key type is known.
+    pub key_bits: Option<usize>,
+    /// The algorithm the issuer signed with, e.g. `sha256WithRSAEncryption`, `ecdsa-with-SHA256`.
+    pub signature_algorithm: String,
+    /// Whether subject and issuer are the same name (a self-signed certificate, whose own
+    /// signature proves nothing: it is trusted by being pinned or installed as a root).
+    pub self_signed: bool,
     /// Whether this is a CA certificate.
     pub is_ca: bool,
     /// Extended key usages (`serverAuth`, `clientAuth`).
@@ -69,14 +76,20 @@ impl CertificateInfo {
                 extended_key_usage.push("clientAuth".to_owned());
             }
         }
-        let key = match cert.public_key().parsed() {
-            Ok(PublicKey::RSA(rsa)) => format!("RSA {}", rsa.key_size()),
+        let (key, key_bits) = match cert.public_key().parsed() {
+            Ok(PublicKey::RSA(rsa)) => (format!("RSA {}", rsa.key_size()), Some(rsa.key_size())),
             Ok(PublicKey::EC(point)) => match point.key_size() {
-                256 => "EC P-256".to_owned(),
-                n => format!("EC {n} bits"),
+                256 => ("EC P-256".to_owned(), Some(256)),
+                n => (format!("EC {n} bits"), Some(n)),
             },
-            Ok(_) | Err(_) => "unknown".to_owned(),
+            Ok(_) | Err(_) => ("unknown".to_owned(), None),
         };
+        let signature_oid = &cert.signature_algorithm.algorithm;
+        let signature_algorithm = x509_parser::oid_registry::OidRegistry::default()
+            .with_crypto()
+            .get(signature_oid)
+            .map(|entry| entry.sn().to_owned())
+            .unwrap_or_else(|| signature_oid.to_id_string());
         Ok(CertificateInfo {
             subject: cert.subject().to_string(),
             issuer: cert.issuer().to_string(),
@@ -85,6 +98,9 @@ impl CertificateInfo {
             not_before: cert.validity().not_before.to_datetime(),
             not_after: cert.validity().not_after.to_datetime(),
             key,
+            key_bits,
+            signature_algorithm,
+            self_signed: cert.subject() == cert.issuer(),
             is_ca: cert.is_ca(),
             extended_key_usage,
             sha1: keytool_fingerprint(&Sha1::digest(der)),

@@ -13,6 +13,7 @@
 mod authority;
 pub mod cert;
 pub mod inspect;
+pub mod java_store;
 mod key;
 mod names;
 mod password;

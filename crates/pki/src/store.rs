@@ -80,8 +80,13 @@ impl StoreEntry {
 pub fn read_store(bytes: &[u8], password: &Password) -> Result<Vec<StoreEntry>, PkiError> {
     let store = KeyStore::from_pkcs12(bytes, password.expose(), Pkcs12ImportPolicy::Strict)
         .map_err(|e| PkiError::Keystore(e.to_string()))?;
-    // Secret-key entries carry no certificate; flinkguard never writes them and lists none.
-    Ok(store
+    Ok(entries(&store))
+}
+
+/// The key and certificate entries of an opened store. Secret-key entries carry no
+/// certificate; flinkguard never writes them and lists none.
+pub(crate) fn entries(store: &KeyStore) -> Vec<StoreEntry> {
+    store
         .entries()
         .filter_map(|(alias, entry)| match entry {
             KeyStoreEntry::PrivateKeyChain(chain) => Some(StoreEntry::PrivateKey {
@@ -94,7 +99,7 @@ pub fn read_store(bytes: &[u8], password: &Password) -> Result<Vec<StoreEntry>, 
             }),
             KeyStoreEntry::Secret(_) => None,
         })
-        .collect())
+        .collect()
 }
 
 /// Reads the private key of a single-key keystore (to use a client identity from PEM-less

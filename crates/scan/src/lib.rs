@@ -2,9 +2,10 @@
 //!
 //! [`FlinkConfig::parse`] reads either Flink 1.x's `flink-conf.yaml` or Flink 2.x's
 //! `config.yaml` into the flat `key → value` map Flink itself works with; [`audit`] runs every
-//! rule of [`RULES`] over it. Rules only look at the configuration: they respect Flink's own
-//! defaults (an absent key means what Flink does without it, not "fine"), and they never read
-//! keystores or talk to a cluster.
+//! configuration rule of [`RULES`] over it: they respect Flink's own defaults (an absent key
+//! means what Flink does without it, not "fine"). [`audit_files`] runs the rules that read the
+//! files the configuration names (keystores, truststores, keytab) when they are on this
+//! machine. Nothing here talks to a cluster.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -12,10 +13,12 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
+mod files;
 mod parse;
 mod rules;
 
-pub use rules::{RULES, audit};
+pub use files::{FileAudit, FileContext, audit_files};
+pub use rules::{RULES, audit, sort};
 
 /// How bad a finding is. Ordered: `Low < Medium < High < Critical`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -117,6 +120,8 @@ pub struct Finding {
     pub severity: Severity,
     /// What an attacker gains.
     pub threat: Threat,
+    /// The configuration key the finding is about (and the fix changes), set or not.
+    pub setting: String,
     /// The settings behind the finding, `key=value` as found (or `key unset`), secrets masked.
     pub evidence: String,
     /// The configuration line(s) that fix it.
@@ -154,12 +159,17 @@ pub enum ScanError {
     /// The standard YAML's top level is not a mapping of keys.
     #[error("config.yaml must be a mapping of keys at the top level")]
     NotAMapping,
+    /// A REST answer is not the list of `{"key": …, "value": …}` objects Flink sends.
+    #[error("not Flink's /jobmanager/config answer (a JSON list of key/value objects): {0}")]
+    NotRestConfig(String),
 }
 
 /// A Flink configuration, flattened to the `key → value` strings Flink itself works with.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FlinkConfig {
     entries: BTreeMap<String, String>,
+    /// The 1-based line each key was read from (its last occurrence), when read from a file.
+    lines: BTreeMap<String, usize>,
 }
 
 impl FlinkConfig {
@@ -169,7 +179,28 @@ impl FlinkConfig {
             Format::Legacy => parse::legacy(text),
             Format::Standard => parse::standard(text)?,
         };
-        Ok(FlinkConfig { entries })
+        let lines = parse::key_lines(text);
+        Ok(FlinkConfig { entries, lines })
+    }
+
+    /// Reads the answer of Flink's `GET /jobmanager/config`: the effective configuration as a
+    /// list of `{"key": …, "value": …}`. Flink masks sensitive values there as `******`.
+    pub fn from_rest_answer(json: &[u8]) -> Result<FlinkConfig, ScanError> {
+        #[derive(serde::Deserialize)]
+        struct Entry {
+            key: String,
+            value: String,
+        }
+        let entries: Vec<Entry> =
+            serde_json::from_slice(json).map_err(|e| ScanError::NotRestConfig(e.to_string()))?;
+        Ok(entries.into_iter().map(|e| (e.key, e.value)).collect())
+    }
+
+    /// The 1-based line of the file where `key` is set, if it is set in a parsed file. For
+    /// nested YAML, the line of the key's last segment.
+    pub fn line_of(&self, key: &str) -> Option<usize> {
+        self.entries.get(key)?;
+        self.lines.get(key).copied()
     }
 
     /// The value of a key, if set.
@@ -190,6 +221,7 @@ impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for FlinkConfig {
                 .into_iter()
                 .map(|(k, v)| (k.into(), v.into()))
                 .collect(),
+            lines: BTreeMap::new(),
         }
     }
 }
@@ -212,6 +244,17 @@ mod tests {
         }
         assert_eq!("HIGH".parse::<Severity>().unwrap(), Severity::High);
         assert!("severe".parse::<Severity>().is_err());
+    }
+
+    #[test]
+    fn rest_answer_is_read_and_anything_else_refused() {
+        let config = FlinkConfig::from_rest_answer(
+            br#"[{"key":"rest.bind-address","value":"0.0.0.0"},{"key":"x.password","value":"******"}]"#,
+        )
+        .unwrap();
+        assert_eq!(config.get("rest.bind-address"), Some("0.0.0.0"));
+        assert_eq!(config.line_of("rest.bind-address"), None);
+        assert!(FlinkConfig::from_rest_answer(br#"{"errors":["Not found"]}"#).is_err());
     }
 
     #[test]

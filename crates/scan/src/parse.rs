@@ -94,9 +94,62 @@ fn scalar(value: &Value) -> Option<String> {
     }
 }
 
+/// The line of every `key:` in block-style YAML (which both layouts are, in practice), as the
+/// dotted key it stands for: nesting is followed by indentation, so `rest:` then
+/// `  bind-address:` is `rest.bind-address`. Used only to point reports at a line; a key this
+/// cannot place (flow style, multi-line scalars) simply has no line.
+pub(crate) fn key_lines(text: &str) -> BTreeMap<String, usize> {
+    let mut lines = BTreeMap::new();
+    // (indentation, dotted key) of the mappings the current line may be nested in.
+    let mut parents: Vec<(usize, String)> = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let content = line.trim_start();
+        if content.is_empty() || content.starts_with('#') || content.starts_with('-') {
+            continue;
+        }
+        let Some((key, _)) = content.split_once(':') else {
+            continue;
+        };
+        let key = key.trim().trim_matches(['"', '\'']);
+        if key.is_empty() || key.contains(' ') {
+            continue;
+        }
+        let indent = line.len() - content.len();
+        while parents.last().is_some_and(|(i, _)| *i >= indent) {
+            parents.pop();
+        }
+        let full = match parents.last() {
+            Some((_, parent)) => format!("{parent}.{key}"),
+            None => key.to_owned(),
+        };
+        lines.insert(full.clone(), index + 1);
+        parents.push((indent, full));
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_lines_follow_nesting_and_flat_keys() {
+        let text = "\
+# comment
+rest:
+  bind-address: 127.0.0.1
+  port: 8081
+security.ssl:
+  internal:
+    enabled: true
+web.submit.enable: false
+";
+        let lines = key_lines(text);
+        assert_eq!(lines["rest.bind-address"], 3);
+        assert_eq!(lines["rest.port"], 4);
+        assert_eq!(lines["security.ssl.internal.enabled"], 7);
+        assert_eq!(lines["web.submit.enable"], 8);
+    }
 
     #[test]
     fn legacy_reads_flat_lines_like_flink() {

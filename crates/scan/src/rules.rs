@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use crate::{Finding, FlinkConfig, RuleInfo, Severity, Threat};
+use crate::{Finding, FlinkConfig, RuleInfo, Severity, Threat, files};
 
 const TLS_INTERNAL_OFF: RuleInfo = RuleInfo {
     id: "FG-TLS-001",
@@ -29,7 +29,7 @@ const TLS_OLD_PROTOCOL: RuleInfo = RuleInfo {
     severity: Severity::High,
     threat: Threat::SecretExposure,
 };
-const TLS_PUBLIC_TRUSTSTORE: RuleInfo = RuleInfo {
+pub(crate) const TLS_PUBLIC_TRUSTSTORE: RuleInfo = RuleInfo {
     id: "FG-TLS-005",
     title: "Internal truststore is a public CA bundle",
     severity: Severity::Critical,
@@ -77,10 +77,12 @@ const REST_UPLOAD_TMP: RuleInfo = RuleInfo {
     severity: Severity::Low,
     threat: Threat::JobControl,
 };
-const SECRET_PLAIN: RuleInfo = RuleInfo {
+pub(crate) const SECRET_PLAIN: RuleInfo = RuleInfo {
     id: "FG-SEC-001",
     title: "Password stored in plain configuration",
-    severity: Severity::Low,
+    // Low for the passwords themselves (Flink has to read them from somewhere); Medium when
+    // the file holding them is open to other users.
+    severity: Severity::Medium,
     threat: Threat::SecretExposure,
 };
 const JMX_NO_AUTH: RuleInfo = RuleInfo {
@@ -106,6 +108,12 @@ const HA_ZK_NO_SASL: RuleInfo = RuleInfo {
 pub const RULES: &[RuleInfo] = &[
     HA_ZK_NO_SASL,
     JMX_NO_AUTH,
+    files::KEYTAB_EXPOSED,
+    files::STORE_UNREADABLE,
+    files::STORE_EXPOSED,
+    files::CERT_EXPIRING,
+    files::CERT_SHORT_RSA,
+    files::CERT_WEAK_SIGNATURE,
     METRICS_EXPOSED,
     REST_PLAINTEXT,
     REST_EXPOSED,
@@ -148,15 +156,21 @@ pub fn audit(config: &FlinkConfig) -> Vec<Finding> {
     for check in CHECKS {
         check(config, &mut findings);
     }
-    // Stable sort: findings of one rule keep their (key-ordered) discovery order.
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.rule.cmp(b.rule)));
+    sort(&mut findings);
     findings
 }
 
-fn report(
+/// Worst first, then by rule id. Stable: findings of one rule keep their (key-ordered)
+/// discovery order.
+pub fn sort(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.rule.cmp(b.rule)));
+}
+
+pub(crate) fn report(
     out: &mut Vec<Finding>,
     rule: &RuleInfo,
     severity: Severity,
+    setting: &str,
     evidence: String,
     fix: impl Into<String>,
 ) {
@@ -165,6 +179,7 @@ fn report(
         title: rule.title,
         severity,
         threat: rule.threat,
+        setting: setting.to_owned(),
         evidence,
         fix: fix.into(),
     });
@@ -286,6 +301,7 @@ fn internal_tls(config: &FlinkConfig, out: &mut Vec<Finding>) {
             out,
             &TLS_INTERNAL_OFF,
             Severity::Critical,
+            key,
             evidence(config, key, "false"),
             "security.ssl.internal.enabled: true\n\
              security.ssl.internal.keystore: <keystore>\n\
@@ -302,6 +318,7 @@ fn internal_tls(config: &FlinkConfig, out: &mut Vec<Finding>) {
                 out,
                 &TLS_INTERNAL_OFF,
                 Severity::Critical,
+                endpoint,
                 format!("{key}=true, {}", evidence(config, endpoint, "")),
                 format!("{endpoint}: true"),
             );
@@ -357,6 +374,7 @@ fn fingerprint_pin(config: &FlinkConfig, out: &mut Vec<Finding>) {
         out,
         &TLS_NO_PIN,
         severity,
+        "security.ssl.internal.cert.fingerprint",
         evidence,
         "security.ssl.internal.cert.fingerprint: <SHA-1 of the internal certificate>",
     );
@@ -398,6 +416,7 @@ fn weak_ciphers(config: &FlinkConfig, out: &mut Vec<Finding>) {
             out,
             &TLS_WEAK_CIPHERS,
             Severity::Medium,
+            key,
             evidence(config, key, DEFAULT_ALGORITHMS),
             STRONG_SUITES,
         ),
@@ -408,6 +427,7 @@ fn weak_ciphers(config: &FlinkConfig, out: &mut Vec<Finding>) {
                     out,
                     &TLS_WEAK_CIPHERS,
                     Severity::Medium,
+                    key,
                     format!("{key}={value} (weak: {})", weak.join(",")),
                     STRONG_SUITES,
                 );
@@ -433,6 +453,7 @@ fn old_protocol(config: &FlinkConfig, out: &mut Vec<Finding>) {
             out,
             &TLS_OLD_PROTOCOL,
             Severity::High,
+            key,
             shown(key, value),
             "security.ssl.protocol: TLSv1.3",
         );
@@ -454,6 +475,7 @@ fn public_truststore(config: &FlinkConfig, out: &mut Vec<Finding>) {
             out,
             &TLS_PUBLIC_TRUSTSTORE,
             Severity::Critical,
+            key,
             format!("{key}={path}"),
             "security.ssl.internal.truststore: <a store holding only the cluster's own \
              certificate or private CA>\n\
@@ -474,6 +496,7 @@ fn rest_plaintext(config: &FlinkConfig, out: &mut Vec<Finding>) {
         out,
         &REST_PLAINTEXT,
         Severity::High,
+        "rest.bind-address",
         format!(
             "{}, {}",
             evidence(config, "security.ssl.rest.enabled", "false"),
@@ -492,6 +515,7 @@ fn rest_exposed(config: &FlinkConfig, out: &mut Vec<Finding>) {
         out,
         &REST_EXPOSED,
         Severity::High,
+        "rest.bind-address",
         rest_bind_evidence(config),
         "rest.bind-address: 127.0.0.1",
     );
@@ -512,6 +536,7 @@ fn web_submit(config: &FlinkConfig, out: &mut Vec<Finding>) {
         out,
         &REST_SUBMIT,
         severity,
+        "web.submit.enable",
         format!(
             "{}, {}",
             evidence(config, "web.submit.enable", "true"),
@@ -527,6 +552,7 @@ fn web_cancel(config: &FlinkConfig, out: &mut Vec<Finding>) {
             out,
             &REST_CANCEL,
             Severity::Medium,
+            "web.cancel.enable",
             evidence(config, "web.cancel.enable", "true"),
             "web.cancel.enable: false",
         );
@@ -539,6 +565,7 @@ fn profiler(config: &FlinkConfig, out: &mut Vec<Finding>) {
             out,
             &REST_PROFILER,
             Severity::Medium,
+            "rest.profiling.enabled",
             evidence(config, "rest.profiling.enabled", "false"),
             "rest.profiling.enabled: false",
         );
@@ -548,6 +575,7 @@ fn profiler(config: &FlinkConfig, out: &mut Vec<Finding>) {
             out,
             &REST_FLAMEGRAPH,
             Severity::Low,
+            "rest.flamegraph.enabled",
             evidence(config, "rest.flamegraph.enabled", "false"),
             "rest.flamegraph.enabled: false",
         );
@@ -579,27 +607,33 @@ fn upload_dir(config: &FlinkConfig, out: &mut Vec<Finding>) {
         out,
         &REST_UPLOAD_TMP,
         Severity::Low,
+        chosen.map_or("web.upload.dir", |(k, _)| k),
         evidence,
         "web.upload.dir: <a directory owned by the Flink user, mode 0700>",
     );
 }
 
+/// The password settings whose value is the password itself. `${VAR}` is substituted by
+/// deployment tooling (the Kubernetes operator, envsubst): not a literal secret in the file.
+pub(crate) fn literal_passwords(config: &FlinkConfig) -> impl Iterator<Item = (&str, &str)> {
+    config.iter().filter(|(key, value)| {
+        key.to_ascii_lowercase().ends_with("password")
+            && !value.trim().is_empty()
+            && !value.trim().starts_with("${")
+    })
+}
+
 fn plain_passwords(config: &FlinkConfig, out: &mut Vec<Finding>) {
-    for (key, value) in config.iter() {
-        let lower = key.to_ascii_lowercase();
-        // `${VAR}` is substituted by deployment tooling (the Kubernetes operator, envsubst):
-        // not a literal secret in this file.
-        let literal = !value.trim().is_empty() && !value.trim().starts_with("${");
-        if lower.ends_with("password") && literal {
-            report(
-                out,
-                &SECRET_PLAIN,
-                Severity::Low,
-                shown(key, value),
-                "keep this file mode 0600 and owned by the Flink user; \
-                 grant the `cluster.config` and `secrets.read` operations sparingly in the gateway policy",
-            );
-        }
+    for (key, value) in literal_passwords(config) {
+        report(
+            out,
+            &SECRET_PLAIN,
+            Severity::Low,
+            key,
+            shown(key, value),
+            "keep this file mode 0600 and owned by the Flink user; \
+             grant the `cluster.config` and `secrets.read` operations sparingly in the gateway policy",
+        );
     }
 }
 
@@ -622,6 +656,7 @@ fn jmx(config: &FlinkConfig, out: &mut Vec<Finding>) {
                 out,
                 &JMX_NO_AUTH,
                 Severity::High,
+                key,
                 format!("{key} contains {}", open.join(" ")),
                 "remove -Dcom.sun.management.jmxremote* from env.java.opts, or set \
                  -Dcom.sun.management.jmxremote.authenticate=true \
@@ -657,6 +692,7 @@ fn metric_reporters(config: &FlinkConfig, out: &mut Vec<Finding>) {
                 out,
                 &METRICS_EXPOSED,
                 Severity::Medium,
+                key,
                 shown(key, value),
                 fix,
             );
@@ -677,6 +713,7 @@ fn zookeeper(config: &FlinkConfig, out: &mut Vec<Finding>) {
             out,
             &HA_ZK_NO_SASL,
             Severity::High,
+            "zookeeper.sasl.disable",
             format!(
                 "{ha_key}={ha_value}, {}",
                 evidence(config, "zookeeper.sasl.disable", "false")
