@@ -65,3 +65,20 @@ web.cancel.enable: false
         ["FG-REST-003", "FG-REST-001", "FG-REST-002", "FG-REST-007"]
     );
 }
+
+#[test]
+fn every_rule_is_documented_with_its_severity_and_title() {
+    let doc = include_str!("../../../docs/audit.md");
+    for rule in flinkguard_scan::RULES {
+        let row = format!(
+            "| {} | {} | {} | {} |",
+            rule.id,
+            rule.severity.as_str().to_uppercase(),
+            rule.threat,
+            rule.title
+        );
+        assert!(doc.contains(&row), "docs/audit.md lacks the row\n{row}");
+    }
+    let rows = doc.lines().filter(|l| l.starts_with("| FG-")).count();
+    assert_eq!(rows, flinkguard_scan::RULES.len(), "a documented rule does not exist");
+}
