@@ -715,12 +715,19 @@ fn probe_endpoint(
     match report.transport {
         Transport::Plaintext(_) if plain_http || endpoint.role == Role::Rest => {
             endpoint.role = Role::Rest;
-            report.rest = rest::run_checks(addr, &endpoint.host, base_path, None, timeouts);
+            report.rest = rest::run_checks(addr, &endpoint.host, base_path, None, timeouts, false);
         }
         Transport::Tls if anonymous_accepted => {
-            let results = rest::run_checks(addr, &endpoint.host, base_path, tls_config(), timeouts);
-            let answered_http = results.iter().any(|r| !r.evidence.contains("no answer"));
-            if answered_http || endpoint.role == Role::Rest {
+            let known = endpoint.role == Role::Rest;
+            let results = rest::run_checks(
+                addr,
+                &endpoint.host,
+                base_path,
+                tls_config(),
+                timeouts,
+                !known,
+            );
+            if !results.is_empty() {
                 endpoint.role = Role::Rest;
                 report.rest = results;
             }

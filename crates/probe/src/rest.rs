@@ -170,14 +170,33 @@ pub struct RestResult {
 }
 
 /// Runs every check against `addr` as an anonymous client (over TLS with `tls`, which must
-/// carry no client certificate).
+/// carry no client certificate). With `only_if_http`, first checks with one `GET /config`
+/// (waiting at most `timeouts.verdict`) that the endpoint speaks HTTP at all, and returns
+/// nothing when it does not.
 pub fn run_checks(
     addr: SocketAddr,
     host: &str,
     base_path: &str,
     tls: Option<Arc<ClientConfig>>,
     timeouts: &Timeouts,
+    only_if_http: bool,
 ) -> Vec<RestResult> {
+    if only_if_http {
+        let quick = Timeouts {
+            handshake: timeouts.verdict,
+            ..*timeouts
+        };
+        let path = format!("{base_path}/config");
+        let request = Request {
+            method: "GET",
+            path: &path,
+            content_type: None,
+            body: b"",
+        };
+        if http::send(addr, host, tls.clone(), &request, &quick).is_err() {
+            return Vec::new();
+        }
+    }
     CHECKS
         .iter()
         .map(|check| {
