@@ -4,7 +4,8 @@
 //! What Flink 2.3.0 answers (default settings, verified): `GET /config` 200 with
 //! `flink-version`; `POST /jobs` with the body `[` 400 "Request did not match expected format
 //! JobSubmitRequestBody"; `POST /jars/upload` with an empty multipart body 400 "Exactly 1 file
-//! must be sent, received 0" (404 when `web.submit.enable` is false); `PATCH
+//! must be sent, received 0" (400 "POST request not allowed" when `web.submit.enable` is
+//! false); `PATCH
 //! /jobs/000…0?mode=cancel` 404 "Job could not be found"; `POST /jobs/000…0/savepoints` and
 //! `/checkpoints` with the body `[` 400 "Request did not match expected format ..."; the
 //! CVE-2020-17519 path 404 "This file does not exist in JobManager log dir".
@@ -249,6 +250,12 @@ pub fn judge(check: &RestCheck, response: &Response) -> (Status, String) {
     if code >= 500 {
         return (Status::Unknown, format!("{said}: cannot tell"));
     }
+    // Flink 2.3 answers a disabled feature (web.submit.enable: false) with 400 "POST request
+    // not allowed" rather than 404.
+    let lower = message.to_lowercase();
+    if lower.contains("not allowed") || lower.contains("disabled") {
+        return (Status::Closed, format!("{said}: disabled"));
+    }
     match check.kind {
         Kind::Read if code == 200 => (Status::Open, said),
         Kind::Version if code == 200 => {
@@ -355,9 +362,11 @@ mod tests {
             assert_eq!(judge(c, &denied).0, Status::Closed, "{}", c.id);
             assert_eq!(judge(c, &response(403, "")).0, Status::Closed, "{}", c.id);
         }
-        // web.submit.enable: false
-        let no_upload = response(404, r#"{"errors":["Not found: /jars/upload"]}"#);
+        // web.submit.enable: false, as Flink 2.3.0 answers it.
+        let no_upload = response(400, r#"{"errors":["POST request not allowed"]}"#);
         assert_eq!(judge(check("FG-PROBE-002"), &no_upload).0, Status::Closed);
+        let not_found = response(404, r#"{"errors":["Not found: /jars/upload"]}"#);
+        assert_eq!(judge(check("FG-PROBE-002"), &not_found).0, Status::Closed);
         let patched = response(
             404,
             r#"{"errors":["This file does not exist in JobManager log dir."]}"#,
