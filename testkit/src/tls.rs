@@ -5,8 +5,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-use flinkguard_probe::tls::{LoadedIdentity, Timeouts, handshake};
 pub use flinkguard_probe::tls::{ClientIdentity, ForeignKey, PlaintextOutcome, TlsOutcome};
+use flinkguard_probe::tls::{LoadedIdentity, Timeouts, handshake};
 
 /// Longer than the product's: a JVM's first handshake on a busy test machine can take a while.
 const TEST_TIMEOUTS: Timeouts = Timeouts {

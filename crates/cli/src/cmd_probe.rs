@@ -217,13 +217,23 @@ fn print_table(report: &Report) {
                 "",
                 cert.subject,
                 cert.issuer,
-                if cert.self_signed { ", self-signed" } else { "" },
+                if cert.self_signed {
+                    ", self-signed"
+                } else {
+                    ""
+                },
                 cert.not_after
             );
         }
         for v in e.versions.iter().filter(|v| v.accepted_version()) {
             let suites: Vec<&str> = v.accepted.iter().map(|s| s.name).collect();
-            println!("  {:<18} {:<22} {}: {}", "", "", v.version.name(), suites.join(" "));
+            println!(
+                "  {:<18} {:<22} {}: {}",
+                "",
+                "",
+                v.version.name(),
+                suites.join(" ")
+            );
         }
     }
     let mut threats: Vec<_> = THREATS
@@ -240,7 +250,11 @@ fn print_table(report: &Report) {
     for (threat, status) in threats {
         println!();
         println!("{} {threat}", paint.status(&status.to_string()));
-        let mut findings: Vec<_> = report.findings.iter().filter(|f| f.threat == threat).collect();
+        let mut findings: Vec<_> = report
+            .findings
+            .iter()
+            .filter(|f| f.threat == threat)
+            .collect();
         findings.sort_by_key(|f| (f.status != Status::Open, f.status, f.id));
         for f in findings {
             println!(

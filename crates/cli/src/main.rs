@@ -8,8 +8,8 @@ mod cmd_init;
 mod cmd_jobs;
 mod cmd_local;
 mod cmd_pki;
-mod cmd_probe;
 mod cmd_policy;
+mod cmd_probe;
 mod cmd_sign;
 mod cmd_token;
 

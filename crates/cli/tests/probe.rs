@@ -56,7 +56,12 @@ fn endpoint(report: &Value, port: u16) -> Value {
         .as_array()
         .unwrap()
         .iter()
-        .find(|e| e["endpoint"].as_str().unwrap().ends_with(&format!(":{port}")))
+        .find(|e| {
+            e["endpoint"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!(":{port}"))
+        })
         .unwrap_or_else(|| panic!("port {port} not probed: {report}"))
         .clone()
 }
@@ -66,12 +71,21 @@ fn findings<'a>(report: &'a Value, id: &str, port: u16) -> Vec<&'a Value> {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|f| f["id"] == id && f["endpoint"].as_str().unwrap().ends_with(&format!(":{port}")))
+        .filter(|f| {
+            f["id"] == id
+                && f["endpoint"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with(&format!(":{port}"))
+        })
         .collect()
 }
 
 fn internal_ports(ports: &ClusterPorts) -> Vec<(&'static str, u16)> {
-    let mut all = vec![("JobManager RPC", ports.jm_rpc), ("blob server", ports.blob)];
+    let mut all = vec![
+        ("JobManager RPC", ports.jm_rpc),
+        ("blob server", ports.blob),
+    ];
     all.extend(ports.tm_rpc.iter().map(|&p| ("TaskManager RPC", p)));
     all.extend(ports.tm_data.iter().map(|&p| ("TaskManager data", p)));
     all
@@ -102,24 +116,38 @@ fn default_flink_is_open_everywhere() {
             .unwrap()
             .contains("JobSubmitRequestBody")
     );
-    assert_eq!(findings(&report, "FG-PROBE-008", ports.rest)[0]["status"], "OPEN");
+    assert_eq!(
+        findings(&report, "FG-PROBE-008", ports.rest)[0]["status"],
+        "OPEN"
+    );
     assert!(
         findings(&report, "FG-PROBE-008", ports.rest)[0]["evidence"]
             .as_str()
             .unwrap()
             .contains("2.3.0")
     );
-    assert_eq!(findings(&report, "FG-PROBE-009", ports.rest)[0]["status"], "CLOSED");
+    assert_eq!(
+        findings(&report, "FG-PROBE-009", ports.rest)[0]["status"],
+        "CLOSED"
+    );
     // Every internal endpoint discovered through REST, and each in plaintext.
     for (name, port) in internal_ports(&ports) {
         let e = endpoint(&report, port);
         assert_eq!(e["role"], name);
         assert_eq!(e["transport"], "plaintext", "{name}: {e}");
-        assert_eq!(findings(&report, "FG-PROBE-020", port)[0]["status"], "OPEN", "{name}");
+        assert_eq!(
+            findings(&report, "FG-PROBE-020", port)[0]["status"],
+            "OPEN",
+            "{name}"
+        );
     }
     // The human table: grouped by threat, OPEN first, no colour when not a terminal.
-    let table = String::from_utf8(flinkguard(work.path(), &["probe", "--cluster", &url]).stdout).unwrap();
-    assert!(table.contains("OPEN       unauthorized job control"), "{table}");
+    let table =
+        String::from_utf8(flinkguard(work.path(), &["probe", "--cluster", &url]).stdout).unwrap();
+    assert!(
+        table.contains("OPEN       unauthorized job control"),
+        "{table}"
+    );
     assert!(!table.contains('\x1b'), "no colour into a pipe");
     assert!(table.contains("Probed 5 endpoint(s) in"), "{table}");
     // Only the targets given, without discovery.
@@ -162,7 +190,10 @@ fn flinkguard_internal_tls_is_closed_on_every_internal_endpoint() {
     let ports = cluster.ports().clone();
     let url = format!("http://127.0.0.1:{rest_port}");
     let (_, report) = probe_json(d, &["--cluster", &url]);
-    assert_eq!(threat(&report, "impersonation of cluster components"), "CLOSED");
+    assert_eq!(
+        threat(&report, "impersonation of cluster components"),
+        "CLOSED"
+    );
     for (name, port) in internal_ports(&ports) {
         let e = endpoint(&report, port);
         assert_eq!(e["role"], name);
@@ -174,20 +205,39 @@ fn flinkguard_internal_tls_is_closed_on_every_internal_endpoint() {
             .iter()
             .map(|v| v["version"].as_str().unwrap())
             .collect();
-        assert_eq!(versions, vec!["TLSv1.3"], "{name}: flinkguard renders TLS 1.3 only");
-        assert_eq!(e["server_certificate"]["self_signed"], true, "the cluster identity");
+        assert_eq!(
+            versions,
+            vec!["TLSv1.3"],
+            "{name}: flinkguard renders TLS 1.3 only"
+        );
+        assert_eq!(
+            e["server_certificate"]["self_signed"], true,
+            "the cluster identity"
+        );
         let foreign = findings(&report, "FG-PROBE-022", port);
         assert_eq!(foreign.len(), 2, "ECDSA and RSA foreign certificates");
-        for id in ["FG-PROBE-010", "FG-PROBE-011", "FG-PROBE-012", "FG-PROBE-021", "FG-PROBE-022"] {
+        for id in [
+            "FG-PROBE-010",
+            "FG-PROBE-011",
+            "FG-PROBE-012",
+            "FG-PROBE-021",
+            "FG-PROBE-022",
+        ] {
             for f in findings(&report, id, port) {
                 assert_eq!(f["status"], "CLOSED", "{name} {id}: {f}");
             }
         }
     }
     // REST itself is plain on loopback here, for a gateway to sit in front: still open.
-    assert_eq!(findings(&report, "FG-PROBE-001", rest_port)[0]["status"], "OPEN");
+    assert_eq!(
+        findings(&report, "FG-PROBE-001", rest_port)[0]["status"],
+        "OPEN"
+    );
     // web_submit is false: no jar upload.
-    assert_eq!(findings(&report, "FG-PROBE-002", rest_port)[0]["status"], "CLOSED");
+    assert_eq!(
+        findings(&report, "FG-PROBE-002", rest_port)[0]["status"],
+        "CLOSED"
+    );
     eprintln!(
         "upload evidence: {}",
         findings(&report, "FG-PROBE-002", rest_port)[0]["evidence"]
@@ -198,7 +248,10 @@ fn flinkguard_internal_tls_is_closed_on_every_internal_endpoint() {
 fn bad_input_exits_2_naming_the_flag() {
     let work = tempfile::tempdir().unwrap();
     let d = work.path();
-    expect_input_error(&flinkguard(d, &["probe", "--target", "nonsense"]), &["--target", "HOST:PORT"]);
+    expect_input_error(
+        &flinkguard(d, &["probe", "--target", "nonsense"]),
+        &["--target", "HOST:PORT"],
+    );
     expect_input_error(
         &flinkguard(d, &["probe", "--cluster", "ftp://127.0.0.1:1"]),
         &["--cluster", "http://HOST:PORT"],
@@ -223,7 +276,13 @@ fn bad_input_exits_2_naming_the_flag() {
     expect_input_error(
         &flinkguard(
             d,
-            &["probe", "--cluster", "https://127.0.0.1:1", "--ca", "junk.pem"],
+            &[
+                "probe",
+                "--cluster",
+                "https://127.0.0.1:1",
+                "--ca",
+                "junk.pem",
+            ],
         ),
         &["--ca"],
     );

@@ -21,7 +21,11 @@ pub struct Discovery {
 }
 
 /// Reads the cluster's config and TaskManagers through `url` (with `tls` for https).
-pub fn discover(url: &ClusterUrl, tls: Option<Arc<ClientConfig>>, timeouts: &Timeouts) -> Discovery {
+pub fn discover(
+    url: &ClusterUrl,
+    tls: Option<Arc<ClientConfig>>,
+    timeouts: &Timeouts,
+) -> Discovery {
     let mut found = Discovery::default();
     let get = |path: &str| -> Result<serde_json::Value, String> {
         let full = format!("{}{path}", url.base_path);
@@ -39,19 +43,20 @@ pub fn discover(url: &ClusterUrl, tls: Option<Arc<ClientConfig>>, timeouts: &Tim
         }
         serde_json::from_slice(&response.body).map_err(|e| format!("GET {path}: not JSON: {e}"))
     };
-    let fix = "pass --cert/--key (and --ca) of a user who may read it, or list the ports with --target";
+    let fix =
+        "pass --cert/--key (and --ca) of a user who may read it, or list the ports with --target";
 
     match get("/jobmanager/config") {
         Ok(config) => from_config(url, &config, &mut found),
-        Err(e) => found.notes.push(format!(
-            "cannot discover JobManager ports: {e}; {fix}"
-        )),
+        Err(e) => found
+            .notes
+            .push(format!("cannot discover JobManager ports: {e}; {fix}")),
     }
     match get("/taskmanagers") {
         Ok(list) => from_taskmanagers(url, &list, &mut found),
-        Err(e) => found.notes.push(format!(
-            "cannot discover TaskManager ports: {e}; {fix}"
-        )),
+        Err(e) => found
+            .notes
+            .push(format!("cannot discover TaskManager ports: {e}; {fix}")),
     }
     found
 }
@@ -159,12 +164,15 @@ fn add(found: &mut Discovery, url: &ClusterUrl, host: &str, port: u16, role: Rol
         _ if host.is_empty() => url.host.clone(),
         _ => host.to_owned(),
     };
-    let addr = match (host.as_str(), port).to_socket_addrs().map(|mut a| a.next()) {
+    let addr = match (host.as_str(), port)
+        .to_socket_addrs()
+        .map(|mut a| a.next())
+    {
         Ok(Some(addr)) => addr,
         _ => {
-            found
-                .notes
-                .push(format!("{role} at {host}:{port}: the host name does not resolve"));
+            found.notes.push(format!(
+                "{role} at {host}:{port}: the host name does not resolve"
+            ));
             return;
         }
     };
@@ -209,7 +217,11 @@ mod tests {
         let mut found = Discovery::default();
         from_config(&url, &config, &mut found);
         from_taskmanagers(&url, &tms, &mut found);
-        let roles: Vec<(Role, u16)> = found.endpoints.iter().map(|e| (e.role, e.addr.port())).collect();
+        let roles: Vec<(Role, u16)> = found
+            .endpoints
+            .iter()
+            .map(|e| (e.role, e.addr.port()))
+            .collect();
         assert_eq!(
             roles,
             vec![

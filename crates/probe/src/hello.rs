@@ -432,7 +432,9 @@ pub fn parse_answer(bytes: &[u8]) -> Option<HelloAnswer> {
                         | usize::from(handshake[3]);
                     if handshake.len() >= 4 + msg_len {
                         if handshake[0] != 2 {
-                            return Some(malformed("the first handshake message is no ServerHello"));
+                            return Some(malformed(
+                                "the first handshake message is no ServerHello",
+                            ));
                         }
                         return Some(parse_server_hello(&handshake[4..4 + msg_len]));
                     }
@@ -586,9 +588,9 @@ pub fn scan_version(
         };
         let answer = send_hello(addr, &hello, timeouts);
         let chosen = match &answer {
-            HelloAnswer::ServerHello { version: v, suite, .. } if *v == version.wire() => {
-                offer.iter().position(|c| c == suite)
-            }
+            HelloAnswer::ServerHello {
+                version: v, suite, ..
+            } if *v == version.wire() => offer.iter().position(|c| c == suite),
             _ => None,
         };
         if first_answer.is_none() {
@@ -633,7 +635,8 @@ mod tests {
         );
         // Handshake header: ClientHello, 24-bit length.
         assert_eq!(bytes[5], 1);
-        let hs_len = usize::from(bytes[6]) << 16 | usize::from(bytes[7]) << 8 | usize::from(bytes[8]);
+        let hs_len =
+            usize::from(bytes[6]) << 16 | usize::from(bytes[7]) << 8 | usize::from(bytes[8]);
         assert_eq!(hs_len, bytes.len() - 9);
         // legacy_version, random, session id of 32 bytes, two suites, null compression.
         assert_eq!(&bytes[9..11], &[3, 3]);
@@ -658,7 +661,11 @@ mod tests {
         assert_eq!(&ext[..2], &[0, 0]);
         assert!(bytes.windows(17).any(|w| w == b"flink.example.org"));
         // supported_versions offering exactly TLS 1.3.
-        assert!(bytes.windows(7).any(|w| w == [0x00, 0x2b, 0x00, 0x03, 0x02, 0x03, 0x04]));
+        assert!(
+            bytes
+                .windows(7)
+                .any(|w| w == [0x00, 0x2b, 0x00, 0x03, 0x02, 0x03, 0x04])
+        );
         // key_share: X25519 with the 32 given bytes.
         let mut share = vec![0x00, 0x1d, 0x00, 0x20];
         share.extend_from_slice(&[9; 32]);
@@ -785,8 +792,10 @@ mod tests {
             assert!(weak(name), "{name}");
         }
         assert!(suites_for(TlsVersion::Tls13).iter().all(Suite::is_tls13));
-        assert!(suites_for(TlsVersion::Tls10)
-            .iter()
-            .all(|s| !s.name.contains("GCM")));
+        assert!(
+            suites_for(TlsVersion::Tls10)
+                .iter()
+                .all(|s| !s.name.contains("GCM"))
+        );
     }
 }

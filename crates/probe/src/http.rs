@@ -99,7 +99,11 @@ fn host_header(host: &str, port: u16) -> String {
 
 /// Writes `message` and reads until the server closes, the deadline passes or the answer is
 /// complete by its Content-Length.
-fn exchange(mut stream: impl Read + Write, message: &[u8], deadline: Instant) -> io::Result<Vec<u8>> {
+fn exchange(
+    mut stream: impl Read + Write,
+    message: &[u8],
+    deadline: Instant,
+) -> io::Result<Vec<u8>> {
     stream.write_all(message)?;
     stream.flush()?;
     let mut raw = Vec::new();
@@ -170,7 +174,11 @@ pub fn parse_response(raw: &[u8]) -> io::Result<Response> {
     let chunked = headers
         .iter()
         .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
-    let mut body = if chunked { dechunk(body) } else { body.to_vec() };
+    let mut body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_vec()
+    };
     if let Some(len) = content_length(head.as_bytes()) {
         body.truncate(len);
     }
@@ -184,10 +192,7 @@ pub fn parse_response(raw: &[u8]) -> io::Result<Response> {
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    loop {
-        let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else {
-            break;
-        };
+    while let Some(eol) = data.windows(2).position(|w| w == b"\r\n") {
         let size_text = String::from_utf8_lossy(&data[..eol]);
         let Ok(size) = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
         else {

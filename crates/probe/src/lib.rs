@@ -40,7 +40,9 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 
 use crate::hello::{TlsVersion, VersionScan};
 use crate::rest::RestResult;
-use crate::tls::{ClientIdentity, ForeignKey, Handshake, LoadedIdentity, PlaintextOutcome, Timeouts, TlsOutcome};
+use crate::tls::{
+    ClientIdentity, ForeignKey, Handshake, LoadedIdentity, PlaintextOutcome, Timeouts, TlsOutcome,
+};
 
 /// What can go wrong before probing starts.
 #[derive(Debug, thiserror::Error)]
@@ -142,7 +144,11 @@ impl FromStr for Target {
     type Err = ProbeError;
 
     fn from_str(text: &str) -> Result<Self, ProbeError> {
-        let bad = |why: &str| ProbeError::BadInput(format!("{text:?} {why}; expected HOST:PORT, e.g. 127.0.0.1:6123"));
+        let bad = |why: &str| {
+            ProbeError::BadInput(format!(
+                "{text:?} {why}; expected HOST:PORT, e.g. 127.0.0.1:6123"
+            ))
+        };
         let (host, port) = text.rsplit_once(':').ok_or_else(|| bad("has no port"))?;
         let port: u16 = port.parse().map_err(|_| bad("has no valid port"))?;
         if port == 0 {
@@ -205,9 +211,10 @@ impl FromStr for ClusterUrl {
             return Err(bad("has credentials, a query or a fragment"));
         }
         let (host, port) = match authority.rsplit_once(':') {
-            Some((host, port)) if !port.contains(']') => {
-                (host, port.parse::<u16>().map_err(|_| bad("has no valid port"))?)
-            }
+            Some((host, port)) if !port.contains(']') => (
+                host,
+                port.parse::<u16>().map_err(|_| bad("has no valid port"))?,
+            ),
             _ => (authority, if tls { 443 } else { 80 }),
         };
         let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -253,7 +260,9 @@ impl DiscoveryCredentials {
                         .map_err(|e| ProbeError::Identity(format!("CA file: {e}")))?;
                 }
                 if roots.is_empty() {
-                    return Err(ProbeError::Identity("CA file: no certificate in it".to_owned()));
+                    return Err(ProbeError::Identity(
+                        "CA file: no certificate in it".to_owned(),
+                    ));
                 }
                 builder.with_root_certificates(roots)
             }
@@ -302,7 +311,9 @@ fn parse_identity(
         .collect::<Result<_, _>>()
         .map_err(|e| ProbeError::Identity(format!("certificate file: {e}")))?;
     if chain.is_empty() {
-        return Err(ProbeError::Identity("certificate file: no certificate in it".to_owned()));
+        return Err(ProbeError::Identity(
+            "certificate file: no certificate in it".to_owned(),
+        ));
     }
     let key = PrivateKeyDer::from_pem_slice(key)
         .map_err(|e| ProbeError::Identity(format!("key file: {e}")))?;
@@ -595,7 +606,10 @@ pub fn probe(request: &ProbeRequest) -> Result<Report, ProbeError> {
         .zip(endpoints)
         .map(|(report, endpoint)| {
             report.unwrap_or_else(|| {
-                notes.push(format!("{endpoint}: not finished within {:?}", request.deadline));
+                notes.push(format!(
+                    "{endpoint}: not finished within {:?}",
+                    request.deadline
+                ));
                 EndpointReport {
                     endpoint,
                     transport: Transport::TimedOut,
@@ -684,7 +698,8 @@ fn probe_endpoint(
 
     let speaks_tls = report.versions.iter().any(|v| v.first_answer.is_tls())
         || report.anonymous.as_ref().is_some_and(|h| {
-            h.outcome.is_accepted() || matches!(h.outcome, TlsOutcome::Rejected { alert: Some(_), .. })
+            h.outcome.is_accepted()
+                || matches!(h.outcome, TlsOutcome::Rejected { alert: Some(_), .. })
         });
     if speaks_tls {
         report.transport = Transport::Tls;
@@ -753,7 +768,10 @@ fn plaintext_evidence(report: &EndpointReport) -> String {
         .find(|v| v.version == TlsVersion::Tls12)
         .map(|v| match &v.first_answer {
             hello::HelloAnswer::NotTls { first_bytes } => {
-                format!("answered a ClientHello with non-TLS bytes {}", printable(first_bytes))
+                format!(
+                    "answered a ClientHello with non-TLS bytes {}",
+                    printable(first_bytes)
+                )
             }
             hello::HelloAnswer::Closed => "closed the connection on a ClientHello".to_owned(),
             hello::HelloAnswer::NoAnswer => "did not answer a ClientHello".to_owned(),
@@ -762,7 +780,10 @@ fn plaintext_evidence(report: &EndpointReport) -> String {
         .unwrap_or_else(|| "no TLS answer".to_owned());
     match &report.plaintext {
         Some(PlaintextOutcome::Answered { first_bytes }) => {
-            format!("{hello}; a plaintext client got the answer {}", printable(first_bytes))
+            format!(
+                "{hello}; a plaintext client got the answer {}",
+                printable(first_bytes)
+            )
         }
         _ => hello,
     }
@@ -772,7 +793,13 @@ fn printable(bytes: &[u8]) -> String {
     let text: String = bytes
         .iter()
         .take(24)
-        .map(|&b| if b.is_ascii_graphic() || b == b' ' { b as char } else { '.' })
+        .map(|&b| {
+            if b.is_ascii_graphic() || b == b' ' {
+                b as char
+            } else {
+                '.'
+            }
+        })
         .collect();
     format!("\"{text}\"")
 }
@@ -852,7 +879,11 @@ fn findings_of(report: &EndpointReport) -> Vec<Finding> {
                 "FG-PROBE-011",
                 "deprecated TLS versions (1.0, 1.1) accepted",
                 Threat::SecretExposure,
-                if old.is_empty() { Status::Closed } else { Status::Open },
+                if old.is_empty() {
+                    Status::Closed
+                } else {
+                    Status::Open
+                },
                 if old.is_empty() {
                     format!("accepts only {}", names.join(", "))
                 } else {
@@ -864,7 +895,11 @@ fn findings_of(report: &EndpointReport) -> Vec<Finding> {
                 .iter()
                 .flat_map(|v| v.accepted.iter())
                 .collect();
-            let mut weak: Vec<&str> = suites.iter().filter(|s| s.is_weak()).map(|s| s.name).collect();
+            let mut weak: Vec<&str> = suites
+                .iter()
+                .filter(|s| s.is_weak())
+                .map(|s| s.name)
+                .collect();
             weak.dedup();
             let mut all: Vec<&str> = suites.iter().map(|s| s.name).collect();
             all.sort();
@@ -873,7 +908,11 @@ fn findings_of(report: &EndpointReport) -> Vec<Finding> {
                 "FG-PROBE-012",
                 "weak cipher suites accepted (not AEAD with forward secrecy)",
                 Threat::SecretExposure,
-                if weak.is_empty() { Status::Closed } else { Status::Open },
+                if weak.is_empty() {
+                    Status::Closed
+                } else {
+                    Status::Open
+                },
                 if weak.is_empty() {
                     format!("accepts only {}", all.join(", "))
                 } else {
@@ -887,11 +926,19 @@ fn findings_of(report: &EndpointReport) -> Vec<Finding> {
                         "FG-PROBE-021",
                         "internal endpoint accepts clients without a certificate",
                         Threat::Impersonation,
-                        if accepted { Status::Open } else { Status::Closed },
+                        if accepted {
+                            Status::Open
+                        } else {
+                            Status::Closed
+                        },
                         format!(
                             "handshake without a client certificate {}; the server {} a certificate",
                             outcome_text(&anonymous.outcome),
-                            if anonymous.client_cert_requested { "asked for" } else { "did not ask for" }
+                            if anonymous.client_cert_requested {
+                                "asked for"
+                            } else {
+                                "did not ask for"
+                            }
                         ),
                     );
                 }
@@ -901,7 +948,11 @@ fn findings_of(report: &EndpointReport) -> Vec<Finding> {
                         "FG-PROBE-022",
                         "internal endpoint accepts a foreign self-signed client certificate",
                         Threat::Impersonation,
-                        if accepted { Status::Open } else { Status::Closed },
+                        if accepted {
+                            Status::Open
+                        } else {
+                            Status::Closed
+                        },
                         format!("{kind:?} certificate {}", outcome_text(&handshake.outcome)),
                     );
                 }
@@ -930,7 +981,13 @@ mod tests {
         assert_eq!(t.addr.port(), 6123);
         let v6: Target = "[::1]:6123".parse().unwrap();
         assert!(v6.addr.is_ipv6());
-        for bad in ["127.0.0.1", "127.0.0.1:x", ":80", "127.0.0.1:0", "no.such.host.invalid:1"] {
+        for bad in [
+            "127.0.0.1",
+            "127.0.0.1:x",
+            ":80",
+            "127.0.0.1:0",
+            "no.such.host.invalid:1",
+        ] {
             let err = bad.parse::<Target>().unwrap_err().to_string();
             assert!(err.contains("HOST:PORT"), "{bad}: {err}");
         }
@@ -940,7 +997,13 @@ mod tests {
         assert_eq!(url.base_path, "/flink");
         let plain: ClusterUrl = "http://localhost".parse().unwrap();
         assert_eq!(plain.addr.port(), 80);
-        for bad in ["127.0.0.1:8081", "ftp://x:1", "http://:8081", "http://u@h:1", "http://h:99999"] {
+        for bad in [
+            "127.0.0.1:8081",
+            "ftp://x:1",
+            "http://:8081",
+            "http://u@h:1",
+            "http://h:99999",
+        ] {
             assert!(bad.parse::<ClusterUrl>().is_err(), "{bad}");
         }
     }
@@ -967,9 +1030,18 @@ mod tests {
             elapsed: Duration::ZERO,
         };
         assert_eq!(report.threat_status(Threat::JobControl), ThreatStatus::Open);
-        assert_eq!(report.threat_status(Threat::SecretExposure), ThreatStatus::Closed);
-        assert_eq!(report.threat_status(Threat::StateAccess), ThreatStatus::Unknown);
-        assert_eq!(report.threat_status(Threat::Impersonation), ThreatStatus::NotTested);
+        assert_eq!(
+            report.threat_status(Threat::SecretExposure),
+            ThreatStatus::Closed
+        );
+        assert_eq!(
+            report.threat_status(Threat::StateAccess),
+            ThreatStatus::Unknown
+        );
+        assert_eq!(
+            report.threat_status(Threat::Impersonation),
+            ThreatStatus::NotTested
+        );
         assert!(report.any_open());
     }
 }

@@ -269,7 +269,10 @@ pub fn judge(check: &RestCheck, response: &Response) -> (Status, String) {
         }
         Kind::Traversal => {
             if code == 200 && response.text().contains("root:") {
-                (Status::Open, format!("{said} with the content of /etc/passwd"))
+                (
+                    Status::Open,
+                    format!("{said} with the content of /etc/passwd"),
+                )
             } else {
                 (Status::Closed, said)
             }
@@ -282,10 +285,9 @@ pub fn judge(check: &RestCheck, response: &Response) -> (Status, String) {
             Status::Open,
             format!("{said}: the handler looked the job up, so it would cancel a real one"),
         ),
-        Kind::Write | Kind::WriteOnMissingJob if (200..300).contains(&code) => (
-            Status::Open,
-            format!("{said}: accepted"),
-        ),
+        Kind::Write | Kind::WriteOnMissingJob if (200..300).contains(&code) => {
+            (Status::Open, format!("{said}: accepted"))
+        }
         _ => (Status::Closed, said),
     }
 }
@@ -294,7 +296,8 @@ pub fn judge(check: &RestCheck, response: &Response) -> (Status, String) {
 /// 404 ("Not found: /jobs/...") does not count.
 fn names_missing_job(message: &str) -> bool {
     let message = message.to_lowercase();
-    message.contains("job could not be found") || message.contains(&format!("job {NO_JOB} not found"))
+    message.contains("job could not be found")
+        || message.contains(&format!("job {NO_JOB} not found"))
 }
 
 fn shorten(message: &str) -> String {
@@ -345,7 +348,10 @@ mod tests {
             r#"{"errors":["org.apache.flink.runtime.rest.handler.RestHandlerException: Job could not be found.\n\tat"]}"#,
         );
         assert_eq!(judge(check("FG-PROBE-003"), &cancel).0, Status::Open);
-        let no_route = response(404, r#"{"errors":["Not found: /jobs/00000000000000000000000000000000"]}"#);
+        let no_route = response(
+            404,
+            r#"{"errors":["Not found: /jobs/00000000000000000000000000000000"]}"#,
+        );
         assert_eq!(judge(check("FG-PROBE-003"), &no_route).0, Status::Closed);
         let config = response(200, r#"{"refresh-interval":3000,"flink-version":"2.3.0"}"#);
         let (status, evidence) = judge(check("FG-PROBE-008"), &config);

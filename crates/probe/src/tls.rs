@@ -719,7 +719,10 @@ mod tests {
         server.join().unwrap();
 
         let none = LoadedIdentity::load(&ClientIdentity::None).unwrap();
-        let gone = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let gone = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
         assert!(matches!(
             handshake(gone, None, &none, &FAST).unwrap().outcome,
             TlsOutcome::Unreachable { .. }

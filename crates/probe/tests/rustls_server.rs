@@ -160,7 +160,10 @@ fn scanner_sees_what_a_rustls_server_accepts() {
     let endpoint = &report.endpoints[0];
     assert_eq!(endpoint.client_cert_required(), Some(false));
     let cert = endpoint.server_cert.as_ref().unwrap();
-    assert!(cert.subject.contains("probe test server") && !cert.self_signed, "{cert:?}");
+    assert!(
+        cert.subject.contains("probe test server") && !cert.self_signed,
+        "{cert:?}"
+    );
     let status = |id: &str| {
         report
             .findings
@@ -174,7 +177,10 @@ fn scanner_sees_what_a_rustls_server_accepts() {
     // Not HTTP, so treated as internal: no client certificate required is OPEN.
     assert_eq!(endpoint.endpoint.role, Role::Unknown);
     assert_eq!(status("FG-PROBE-021"), Some(Status::Open));
-    assert_eq!(report.threat_status(Threat::Impersonation), ThreatStatus::Open);
+    assert_eq!(
+        report.threat_status(Threat::Impersonation),
+        ThreatStatus::Open
+    );
 }
 
 #[test]
@@ -205,11 +211,17 @@ fn client_certificate_required_and_foreign_ones_refused() {
         matches!(anonymous.outcome, TlsOutcome::Rejected { .. }),
         "{anonymous:?}"
     );
-    assert!(!anonymous.server_certs.is_empty(), "server certificate seen even when refused");
+    assert!(
+        !anonymous.server_certs.is_empty(),
+        "server certificate seen even when refused"
+    );
     for kind in [ForeignKey::EcdsaP256, ForeignKey::Rsa2048] {
         let foreign = LoadedIdentity::load(&ClientIdentity::Foreign(kind)).unwrap();
         let outcome = handshake(server.addr, None, &foreign, &T).unwrap().outcome;
-        assert!(matches!(outcome, TlsOutcome::Rejected { .. }), "{kind:?}: {outcome:?}");
+        assert!(
+            matches!(outcome, TlsOutcome::Rejected { .. }),
+            "{kind:?}: {outcome:?}"
+        );
     }
     // Positive control: a member of the CA gets in.
     let given = LoadedIdentity::load(&ClientIdentity::Given {
@@ -226,8 +238,14 @@ fn client_certificate_required_and_foreign_ones_refused() {
     })
     .unwrap();
     assert_eq!(report.endpoints[0].client_cert_required(), Some(true));
-    assert_eq!(report.threat_status(Threat::Impersonation), ThreatStatus::Closed);
-    assert_eq!(report.threat_status(Threat::SecretExposure), ThreatStatus::Closed);
+    assert_eq!(
+        report.threat_status(Threat::Impersonation),
+        ThreatStatus::Closed
+    );
+    assert_eq!(
+        report.threat_status(Threat::SecretExposure),
+        ThreatStatus::Closed
+    );
     assert!(!report.any_open(), "{:#?}", report.findings);
 }
 
