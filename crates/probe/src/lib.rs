@@ -149,21 +149,31 @@ impl FromStr for Target {
                 "{text:?} {why}; expected HOST:PORT, e.g. 127.0.0.1:6123"
             ))
         };
-        let (host, port) = text.rsplit_once(':').ok_or_else(|| bad("has no port"))?;
-        let port: u16 = port.parse().map_err(|_| bad("has no valid port"))?;
-        if port == 0 {
-            return Err(bad("has port 0"));
-        }
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        if host.is_empty() {
-            return Err(bad("has no host"));
-        }
-        let addr = resolve(host, port).map_err(|e| bad(&e))?;
-        Ok(Target {
-            host: host.to_owned(),
-            addr,
-        })
+        let (host, addr) = parse_authority(text, None).map_err(|why| bad(&why))?;
+        Ok(Target { host, addr })
     }
+}
+
+/// `HOST:PORT`, `[IPv6]:PORT`, or without `:PORT` when there is a default: the host as
+/// given (brackets removed) and the first address it resolves to.
+fn parse_authority(text: &str, default_port: Option<u16>) -> Result<(String, SocketAddr), String> {
+    let (host, port) = match (text.rsplit_once(':'), default_port) {
+        (Some((host, port)), _) if !port.contains(']') => (
+            host,
+            port.parse::<u16>()
+                .map_err(|_| "has no valid port".to_owned())?,
+        ),
+        (_, Some(port)) => (text, port),
+        (_, None) => return Err("has no port".to_owned()),
+    };
+    if port == 0 {
+        return Err("has port 0".to_owned());
+    }
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err("has no host".to_owned());
+    }
+    Ok((host.to_owned(), resolve(host, port)?))
 }
 
 fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
@@ -210,21 +220,12 @@ impl FromStr for ClusterUrl {
         if authority.contains('@') || path.contains(['?', '#']) {
             return Err(bad("has credentials, a query or a fragment"));
         }
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((host, port)) if !port.contains(']') => (
-                host,
-                port.parse::<u16>().map_err(|_| bad("has no valid port"))?,
-            ),
-            _ => (authority, if tls { 443 } else { 80 }),
-        };
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        if host.is_empty() {
-            return Err(bad("has no host"));
-        }
-        let addr = resolve(host, port).map_err(|e| bad(&e))?;
+        let default_port = if tls { 443 } else { 80 };
+        let (host, addr) =
+            parse_authority(authority, Some(default_port)).map_err(|why| bad(&why))?;
         Ok(ClusterUrl {
             tls,
-            host: host.to_owned(),
+            host,
             addr,
             base_path: path.to_owned(),
         })
@@ -408,6 +409,20 @@ pub struct EndpointReport {
 }
 
 impl EndpointReport {
+    /// A report with nothing found yet.
+    fn new(endpoint: Endpoint, transport: Transport) -> Self {
+        EndpointReport {
+            endpoint,
+            transport,
+            versions: Vec::new(),
+            anonymous: None,
+            foreign: Vec::new(),
+            server_cert: None,
+            plaintext: None,
+            rest: Vec::new(),
+        }
+    }
+
     /// TLS versions the server accepted.
     pub fn accepted_versions(&self) -> Vec<TlsVersion> {
         self.versions
@@ -610,16 +625,7 @@ pub fn probe(request: &ProbeRequest) -> Result<Report, ProbeError> {
                     "{endpoint}: not finished within {:?}",
                     request.deadline
                 ));
-                EndpointReport {
-                    endpoint,
-                    transport: Transport::TimedOut,
-                    versions: Vec::new(),
-                    anonymous: None,
-                    foreign: Vec::new(),
-                    server_cert: None,
-                    plaintext: None,
-                    rest: Vec::new(),
-                }
+                EndpointReport::new(endpoint, Transport::TimedOut)
             })
         })
         .collect();
@@ -649,16 +655,7 @@ fn probe_endpoint(
     identities: &Arc<Identities>,
     timeouts: &Timeouts,
 ) -> EndpointReport {
-    let mut report = EndpointReport {
-        endpoint: endpoint.clone(),
-        transport: Transport::TimedOut,
-        versions: Vec::new(),
-        anonymous: None,
-        foreign: Vec::new(),
-        server_cert: None,
-        plaintext: None,
-        rest: Vec::new(),
-    };
+    let mut report = EndpointReport::new(endpoint.clone(), Transport::TimedOut);
     if let Err(e) = std::net::TcpStream::connect_timeout(&endpoint.addr, timeouts.connect) {
         report.transport = Transport::Unreachable(e.to_string());
         return report;
