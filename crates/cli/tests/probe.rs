@@ -11,7 +11,7 @@ mod common;
 use std::fs;
 use std::time::{Duration, Instant};
 
-use common::{expect_input_error, flinkguard, flinkguard_ok};
+use common::{expect_input_error, flinkguard, flinkguard_ok, password};
 use flinkguard_testkit::{ClusterBuilder, ClusterPorts, FlinkVersion, TestDist};
 use serde_json::Value;
 
@@ -241,6 +241,75 @@ fn flinkguard_internal_tls_is_closed_on_every_internal_endpoint() {
     eprintln!(
         "upload evidence: {}",
         findings(&report, "FG-PROBE-002", rest_port)[0]["evidence"]
+    );
+}
+
+/// Internal SSL on with Flink's default protocol (TLS 1.2) and a suite list that adds Flink
+/// 1.x's old default `TLS_RSA_WITH_AES_128_CBC_SHA` to a strong one: the raw ClientHello
+/// scanner against Java enumerates both (the server's order) and flags the CBC one, with
+/// TLS 1.0, 1.1 and 1.3 refused. (Flink 2.3's own default list is
+/// `TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256`, `..._256_GCM_SHA384`: the probe found exactly those.)
+#[test]
+fn weak_internal_suite_is_found() {
+    let dist = TestDist::default_version();
+    let work = tempfile::tempdir().unwrap();
+    let d = work.path();
+    flinkguard_ok(d, &["init", "--quiet", "--key", "rsa-3072"]);
+    let keystore = d.join("pki/internal.p12").display().to_string();
+    let pass = password(&d.join("pki/internal.password"));
+    let cluster = ClusterBuilder::new(&dist)
+        .taskmanagers(1)
+        .config("security.ssl.internal.enabled", "true")
+        .config("security.ssl.internal.keystore", &keystore)
+        .config("security.ssl.internal.truststore", &keystore)
+        .config("security.ssl.internal.keystore-password", &pass)
+        .config("security.ssl.internal.truststore-password", &pass)
+        .config("security.ssl.internal.key-password", &pass)
+        .config(
+            "security.ssl.algorithms",
+            "TLS_RSA_WITH_AES_128_CBC_SHA,TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        )
+        .start();
+    let ports = cluster.ports().clone();
+    let jm = format!("127.0.0.1:{}", ports.jm_rpc);
+    let (code, report) = probe_json(d, &["--target", &jm]);
+    assert_eq!(code, 1);
+    let e = endpoint(&report, ports.jm_rpc);
+    assert_eq!(e["transport"], "tls");
+    assert_eq!(e["client_certificate_required"], true);
+    let versions = e["tls_versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 1, "{e}");
+    assert_eq!(versions[0]["version"], "TLSv1.2");
+    let mut suites: Vec<&str> = versions[0]["suites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    suites.sort();
+    assert_eq!(
+        suites,
+        vec![
+            "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+            "TLS_RSA_WITH_AES_128_CBC_SHA"
+        ]
+    );
+    let weak = findings(&report, "FG-PROBE-012", ports.jm_rpc);
+    assert_eq!(weak[0]["status"], "OPEN");
+    let evidence = weak[0]["evidence"].as_str().unwrap();
+    assert!(
+        evidence.contains("TLS_RSA_WITH_AES_128_CBC_SHA"),
+        "{evidence}"
+    );
+    assert!(!evidence.contains("GCM"), "{evidence}");
+    assert_eq!(
+        findings(&report, "FG-PROBE-011", ports.jm_rpc)[0]["status"],
+        "CLOSED"
+    );
+    assert_eq!(threat(&report, "secret exposure"), "OPEN");
+    assert_eq!(
+        threat(&report, "impersonation of cluster components"),
+        "CLOSED"
     );
 }
 
