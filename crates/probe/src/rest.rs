@@ -252,8 +252,8 @@ pub fn judge(check: &RestCheck, response: &Response) -> (Status, String) {
     }
     // Flink 2.3 answers a disabled feature (web.submit.enable: false) with 400 "POST request
     // not allowed" rather than 404.
-    let lower = message.to_lowercase();
-    if lower.contains("not allowed") || lower.contains("disabled") {
+    let write = matches!(check.kind, Kind::Write | Kind::WriteOnMissingJob);
+    if write && code == 400 && message.to_lowercase().contains("request not allowed") {
         return (Status::Closed, format!("{said}: disabled"));
     }
     match check.kind {
