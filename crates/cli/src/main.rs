@@ -9,6 +9,7 @@ mod cmd_jobs;
 mod cmd_local;
 mod cmd_pki;
 mod cmd_policy;
+mod cmd_probe;
 mod cmd_sign;
 mod cmd_token;
 mod sarif;
@@ -98,6 +99,17 @@ Examples:
   flinkguard audit --rest https://localhost:8443 --ca pki/ca.crt \\
       --cert pki/clients/admin/client.crt --key pki/clients/admin/client.key")]
     Audit(cmd_audit::AuditArgs),
+
+    /// Probe a live cluster's endpoints, without side effects: TLS or plaintext, TLS versions
+    /// and suites, client certificates, anonymous REST reads and writes, CVE-2020-17519.
+    /// Groups findings by threat, OPEN or CLOSED with evidence; exit 1 when any threat is OPEN.
+    #[command(after_help = "\
+Examples:
+  flinkguard probe --cluster http://127.0.0.1:8081            # discovers JobManager and TaskManager ports
+  flinkguard probe --cluster https://127.0.0.1:8443 --cert pki/clients/admin/client.crt \\
+      --key pki/clients/admin/client.key --ca pki/ca.crt     # credentials for discovery only
+  flinkguard probe --target 10.0.2.15:6123 --target 10.0.2.15:6124 --format json")]
+    Probe(cmd_probe::ProbeArgs),
 
     /// Policy: explain what a user may do through the gateway.
     #[command(subcommand)]
@@ -236,6 +248,7 @@ fn main() -> ExitCode {
         Command::Pki(PkiCommand::RotateLinkKey(args)) => cmd_sign::rotate_link_key(&args),
         Command::Sign(args) => cmd_sign::sign(&args),
         Command::Audit(args) => cmd_audit::audit(&args),
+        Command::Probe(args) => cmd_probe::probe(&args),
         Command::FlinkConfig(args) => cmd_flink_config::run(&args),
         Command::Gateway(args) => cmd_gateway::run(&args),
         Command::Policy(PolicyCommand::Check(args)) => cmd_policy::check(&args),

@@ -16,7 +16,9 @@ pub(crate) enum Colour {
     BoldRed,
     Red,
     Yellow,
+    BoldYellow,
     Cyan,
+    Green,
     Dim,
 }
 
@@ -27,7 +29,9 @@ impl Colour {
             Colour::BoldRed => "1;31",
             Colour::Red => "31",
             Colour::Yellow => "33",
+            Colour::BoldYellow => "1;33",
             Colour::Cyan => "36",
+            Colour::Green => "32",
             Colour::Dim => "2",
         }
     }

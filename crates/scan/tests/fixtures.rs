@@ -80,5 +80,9 @@ fn every_rule_is_documented_with_its_severity_and_title() {
         assert!(doc.contains(&row), "docs/audit.md lacks the row\n{row}");
     }
     let rows = doc.lines().filter(|l| l.starts_with("| FG-")).count();
-    assert_eq!(rows, flinkguard_scan::RULES.len(), "a documented rule does not exist");
+    assert_eq!(
+        rows,
+        flinkguard_scan::RULES.len(),
+        "a documented rule does not exist"
+    );
 }
