@@ -100,6 +100,14 @@ pub(crate) fn run(args: &InitArgs) -> Result<Outcome> {
             );
         }
         if layout.exists() {
+            if !layout.upstream_dir().exists() {
+                bail!(
+                    "{}; to add only the gateway→Flink REST identity this PKI lacks ({}), run `{}`",
+                    flinkguard_pki::PkiError::AlreadyExists(layout.root().to_owned()),
+                    layout.upstream_dir().display(),
+                    flinkguard_pki::CREATE_UPSTREAM_COMMAND
+                );
+            }
             bail!(flinkguard_pki::PkiError::AlreadyExists(
                 layout.root().to_owned()
             ));
@@ -142,6 +150,11 @@ pub(crate) fn run(args: &InitArgs) -> Result<Outcome> {
             names(&hosts, &ips)
         );
         println!("  REST truststore   {}", layout.rest_truststore().display());
+        println!(
+            "  gateway→Flink     {}  (self-signed, not from the CA: Flink's REST endpoint accepts only the gateway)",
+            layout.upstream_keystore().display()
+        );
+        println!("    SHA1 fingerprint {}", generated.upstream_fingerprint());
         println!("  key {}, passwords in *.password (mode 0600)", args.key);
         if let Some(aside) = installed.replaced_to {
             println!("  the previous PKI was moved to {}", aside.display());

@@ -393,7 +393,10 @@ impl GatewaySection {
                     .into(),
             ));
         }
-        match (&self.upstream_client_cert_file, &self.upstream_client_key_file) {
+        match (
+            &self.upstream_client_cert_file,
+            &self.upstream_client_key_file,
+        ) {
             (Some(_), None) => {
                 return Err((
                     "gateway.upstream_client_key_file",

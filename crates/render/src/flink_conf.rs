@@ -789,7 +789,9 @@ rest:
         // The pin is the upstream certificate's, not the CA's or the cluster identity's, and
         // that certificate is self-signed: the CA that signs users' certificates did not.
         let pem = std::fs::read_to_string(pki.join("upstream/upstream.crt")).unwrap();
-        let der = flinkguard_pki::cert::parse_pem_certificates(&pem).unwrap().remove(0);
+        let der = flinkguard_pki::cert::parse_pem_certificates(&pem)
+            .unwrap()
+            .remove(0);
         assert_eq!(
             get("security.ssl.rest.cert.fingerprint"),
             inspect::sha1_fingerprint(&der)
@@ -832,5 +834,4 @@ rest:
         let s = security_settings(&plain, FlinkVersion::DEFAULT).unwrap();
         assert!(s.get("security.ssl.rest.enabled").is_none());
     }
-
 }
