@@ -93,24 +93,27 @@ pub(crate) fn run(args: &InitArgs) -> Result<Outcome> {
     }
     let layout = PkiLayout::new(args.dir.join(&config.pki.dir));
     if !args.force {
+        // A PKI from before the gateway→Flink REST identity existed needs only that added.
+        let only_upstream_missing = if layout.exists() && !layout.upstream_dir().exists() {
+            format!(
+                "; to add only the gateway→Flink REST identity this PKI lacks ({}), run `{}`",
+                layout.upstream_dir().display(),
+                flinkguard_pki::CREATE_UPSTREAM_COMMAND
+            )
+        } else {
+            String::new()
+        };
         if config_path.exists() {
             bail!(
-                "{} already exists; refusing to overwrite it. Pass --force to replace it and the PKI",
+                "{} already exists; refusing to overwrite it. Pass --force to replace it and the PKI{only_upstream_missing}",
                 config_path.display()
             );
         }
         if layout.exists() {
-            if !layout.upstream_dir().exists() {
-                bail!(
-                    "{}; to add only the gateway→Flink REST identity this PKI lacks ({}), run `{}`",
-                    flinkguard_pki::PkiError::AlreadyExists(layout.root().to_owned()),
-                    layout.upstream_dir().display(),
-                    flinkguard_pki::CREATE_UPSTREAM_COMMAND
-                );
-            }
-            bail!(flinkguard_pki::PkiError::AlreadyExists(
-                layout.root().to_owned()
-            ));
+            bail!(
+                "{}{only_upstream_missing}",
+                flinkguard_pki::PkiError::AlreadyExists(layout.root().to_owned())
+            );
         }
     }
     // Fail early on an unwritable folder, before the (slow for RSA) key generation.
