@@ -13,7 +13,7 @@ use flinkguard_flink::{
 use tempfile::TempDir;
 
 use crate::config::{render_config, shipped_java_opts};
-use crate::rest::{JobState, RestClient};
+use crate::rest::{JobState, MutualTls, RestClient};
 
 /// How long a cluster may take to start before the test fails with the logs.
 const START_DEADLINE: Duration = Duration::from_secs(90);
@@ -44,6 +44,7 @@ pub struct ClusterBuilder {
     extra: Vec<(String, String)>,
     fast_jvm_startup: bool,
     rest_tls_ca: Option<PathBuf>,
+    rest_client_identity: Option<(PathBuf, PathBuf)>,
 }
 
 /// C1-only JIT for every JVM the start scripts launch (the scripts run four helper JVMs per
@@ -60,6 +61,7 @@ impl ClusterBuilder {
             extra: Vec::new(),
             fast_jvm_startup: true,
             rest_tls_ca: None,
+            rest_client_identity: None,
         }
     }
 
@@ -68,6 +70,18 @@ impl ClusterBuilder {
     /// [`FlinkCluster::rest`] then does not work; talk to the cluster through TLS yourself.
     pub fn rest_tls(mut self, ca: impl Into<PathBuf>) -> Self {
         self.rest_tls_ca = Some(ca.into());
+        self
+    }
+
+    /// REST requires mutual TLS: with [`ClusterBuilder::rest_tls`], readiness and
+    /// [`FlinkCluster::rest`] (by curl, over `https://localhost:PORT`) present this client
+    /// certificate and key (PEM).
+    pub fn rest_client_certificate(
+        mut self,
+        cert: impl Into<PathBuf>,
+        key: impl Into<PathBuf>,
+    ) -> Self {
+        self.rest_client_identity = Some((cert.into(), key.into()));
         self
     }
 
@@ -135,6 +149,7 @@ impl ClusterBuilder {
             dist: self.dist,
             fast_jvm_startup: self.fast_jvm_startup,
             rest_tls_ca: self.rest_tls_ca,
+            rest_client_identity: self.rest_client_identity,
             taskmanagers: n,
             ports,
             config_path,
@@ -226,6 +241,7 @@ pub struct PreparedCluster {
     dist: FlinkDist,
     fast_jvm_startup: bool,
     rest_tls_ca: Option<PathBuf>,
+    rest_client_identity: Option<(PathBuf, PathBuf)>,
     taskmanagers: usize,
     ports: ClusterPorts,
     config_path: PathBuf,
@@ -287,8 +303,19 @@ impl PreparedCluster {
     /// process is stopped before this returns an error.
     pub fn try_start(self) -> Result<FlinkCluster, FlinkError> {
         let started = Instant::now();
+        let rest = match (&self.rest_tls_ca, &self.rest_client_identity) {
+            (Some(ca), Some((cert, key))) => RestClient::with_mutual_tls(
+                format!("https://localhost:{}", self.ports.rest),
+                MutualTls {
+                    ca: ca.clone(),
+                    cert: cert.clone(),
+                    key: key.clone(),
+                },
+            ),
+            _ => RestClient::new(format!("http://127.0.0.1:{}", self.ports.rest)),
+        };
         let mut cluster = FlinkCluster {
-            rest: RestClient::new(format!("http://127.0.0.1:{}", self.ports.rest)),
+            rest,
             processes: Vec::new(),
             startup: Duration::ZERO,
             prepared: self,
@@ -340,7 +367,8 @@ impl PreparedCluster {
             None => wait_ready(&rest_url, n, deadline, &mut cluster.processes)?,
             Some(ca) => {
                 let url = format!("https://localhost:{}/overview", cluster.prepared.ports.rest);
-                let fetch = || overview_over_tls(&url, &ca);
+                let identity = cluster.prepared.rest_client_identity.clone();
+                let fetch = || overview_over_tls(&url, &ca, identity.as_ref());
                 wait_ready_with(&fetch, n, deadline, &mut cluster.processes)?
             }
         };
@@ -349,16 +377,24 @@ impl PreparedCluster {
     }
 }
 
-/// `GET /overview` over https with curl, trusting only `ca`.
-fn overview_over_tls(url: &str, ca: &Path) -> Result<ClusterOverview, FlinkError> {
+/// `GET /overview` over https with curl, trusting only `ca`, with a client certificate if given.
+fn overview_over_tls(
+    url: &str,
+    ca: &Path,
+    client: Option<&(PathBuf, PathBuf)>,
+) -> Result<ClusterOverview, FlinkError> {
     let failed = |detail: String| FlinkError::Rest {
         method: "GET",
         url: url.to_owned(),
         detail,
     };
-    let out = std::process::Command::new("curl")
-        .args(["-sS", "--fail", "--max-time", "2", "--cacert"])
-        .arg(ca)
+    let mut cmd = std::process::Command::new("curl");
+    cmd.args(["-sS", "--fail", "--max-time", "2", "--cacert"])
+        .arg(ca);
+    if let Some((cert, key)) = client {
+        cmd.arg("--cert").arg(cert).arg("--key").arg(key);
+    }
+    let out = cmd
         .arg(url)
         .output()
         .map_err(|e| failed(format!("cannot run curl: {e}")))?;
@@ -409,7 +445,7 @@ pub struct FlinkCluster {
 }
 
 impl FlinkCluster {
-    /// `http://127.0.0.1:<rest port>`.
+    /// `http://127.0.0.1:<rest port>` (`https://localhost:<rest port>` with mutual TLS).
     pub fn rest_url(&self) -> &str {
         self.rest.base()
     }

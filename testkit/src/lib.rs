@@ -35,4 +35,4 @@ pub use config::render_config;
 pub use dist::TestDist;
 pub use flinkguard_flink::{FlinkDist, FlinkVersion, free_port, free_ports};
 pub use job::JobJar;
-pub use rest::{JobState, RestClient, RestError};
+pub use rest::{JobState, MutualTls, RestClient, RestError};

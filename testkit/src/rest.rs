@@ -1,7 +1,7 @@
 //! A small client for Flink's REST API over plain HTTP on loopback.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -60,6 +60,26 @@ pub struct RestClient {
     base: String,
     agent: ureq::Agent,
     slow_agent: ureq::Agent,
+    /// Set when REST requires mutual TLS: requests then go through curl with these files.
+    mtls: Option<MutualTls>,
+}
+
+/// PEM files for REST over mutual TLS: the trusted certificate, the client certificate and key.
+#[derive(Debug, Clone)]
+pub struct MutualTls {
+    /// The CA (or the self-signed server certificate) the server must present.
+    pub ca: PathBuf,
+    /// The client certificate.
+    pub cert: PathBuf,
+    /// Its key.
+    pub key: PathBuf,
+}
+
+/// What a curl request sends.
+enum CurlBody<'a> {
+    None,
+    Json(&'a Value),
+    Jar(&'a Path),
 }
 
 fn agent(timeout: Duration) -> ureq::Agent {
@@ -79,7 +99,74 @@ impl RestClient {
             base: base.into().trim_end_matches('/').to_owned(),
             agent: agent(REQUEST_TIMEOUT),
             slow_agent: agent(SLOW_REQUEST_TIMEOUT),
+            mtls: None,
         }
+    }
+
+    /// A client for a REST API that requires mutual TLS (`https://...`), by curl.
+    pub fn with_mutual_tls(base: impl Into<String>, mtls: MutualTls) -> Self {
+        let mut client = RestClient::new(base);
+        client.mtls = Some(mtls);
+        client
+    }
+
+    /// `METHOD {base}{path}` by curl with the client certificate → JSON.
+    fn curl(
+        &self,
+        mtls: &MutualTls,
+        method: &str,
+        path: &str,
+        body: CurlBody<'_>,
+        timeout: Duration,
+    ) -> Result<Value, RestError> {
+        let request = format!("{method} {path}");
+        let mut cmd = std::process::Command::new("curl");
+        cmd.args([
+            "-sS",
+            "--max-time",
+            &timeout.as_secs().to_string(),
+            "-X",
+            method,
+        ])
+        .arg("--cacert")
+        .arg(&mtls.ca)
+        .arg("--cert")
+        .arg(&mtls.cert)
+        .arg("--key")
+        .arg(&mtls.key)
+        .args(["-w", "\n%{http_code}"]);
+        match body {
+            CurlBody::None => {}
+            CurlBody::Json(json) => {
+                cmd.args(["-H", "Content-Type: application/json", "--data-binary"])
+                    .arg(json.to_string());
+            }
+            CurlBody::Jar(jar) => {
+                cmd.arg("-F").arg(format!(
+                    "jarfile=@{};type=application/x-java-archive",
+                    jar.display()
+                ));
+            }
+        }
+        let out = cmd
+            .arg(format!("{}{path}", self.base))
+            .output()
+            .map_err(|e| RestError {
+                request: request.clone(),
+                status: None,
+                detail: format!("cannot run curl: {e}"),
+            })?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "000"));
+        let status: u16 = code.trim().parse().unwrap_or(0);
+        if !out.status.success() || status == 0 {
+            return Err(RestError {
+                request,
+                status: None,
+                detail: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            });
+        }
+        answer_json(request, status, body.to_owned())
     }
 
     /// The base URL.
@@ -89,6 +176,9 @@ impl RestClient {
 
     /// `GET {base}{path}` → JSON.
     pub fn get_json(&self, path: &str) -> Result<Value, RestError> {
+        if let Some(mtls) = &self.mtls {
+            return self.curl(mtls, "GET", path, CurlBody::None, REQUEST_TIMEOUT);
+        }
         let request = format!("GET {path}");
         let response = self.agent.get(format!("{}{path}", self.base)).call();
         read_json(request, response)
@@ -96,6 +186,15 @@ impl RestClient {
 
     /// `POST {base}{path}` with a JSON body → JSON.
     pub fn post_json(&self, path: &str, body: &Value) -> Result<Value, RestError> {
+        if let Some(mtls) = &self.mtls {
+            return self.curl(
+                mtls,
+                "POST",
+                path,
+                CurlBody::Json(body),
+                SLOW_REQUEST_TIMEOUT,
+            );
+        }
         let request = format!("POST {path}");
         let response = self
             .slow_agent
@@ -113,6 +212,20 @@ impl RestClient {
             status: None,
             detail,
         };
+        if let Some(mtls) = &self.mtls {
+            let answer = self.curl(
+                mtls,
+                "POST",
+                "/jars/upload",
+                CurlBody::Jar(jar),
+                SLOW_REQUEST_TIMEOUT,
+            )?;
+            return answer["filename"]
+                .as_str()
+                .and_then(|f| f.rsplit('/').next())
+                .map(str::to_owned)
+                .ok_or_else(|| err(format!("no filename in the answer: {answer}")));
+        }
         let bytes =
             std::fs::read(jar).map_err(|e| err(format!("cannot read {}: {e}", jar.display())))?;
         let file_name = jar
@@ -251,6 +364,11 @@ impl RestClient {
     /// `PATCH /jobs/:jobid?mode=cancel`.
     pub fn cancel_job(&self, job_id: &str) -> Result<(), RestError> {
         let path = format!("/jobs/{job_id}?mode=cancel");
+        if let Some(mtls) = &self.mtls {
+            return self
+                .curl(mtls, "PATCH", &path, CurlBody::None, REQUEST_TIMEOUT)
+                .map(|_| ());
+        }
         let response = self
             .agent
             .patch(format!("{}{path}", self.base))
@@ -358,6 +476,11 @@ fn read_json(
             status: Some(status),
             detail: format!("cannot read the body: {e}"),
         })?;
+    answer_json(request, status, body)
+}
+
+/// A REST answer: an error unless 2xx, else its JSON (`null` when empty).
+fn answer_json(request: String, status: u16, body: String) -> Result<Value, RestError> {
     if !(200..300).contains(&status) {
         return Err(RestError {
             request,

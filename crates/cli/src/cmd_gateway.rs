@@ -67,6 +67,12 @@ pub(crate) fn run(args: &GatewayArgs) -> Result<Outcome> {
                     "flinkguard gateway listening on https://{}/ (admin {admin}) in front of Flink at {scheme}://{}/",
                     bound.listen, bound.upstream
                 );
+                if !bound.upstream_tls {
+                    eprintln!(
+                        "flinkguard gateway: WARNING: plain http to Flink's REST endpoint: anyone who can reach {} goes around the gateway; `flinkguard pki create-upstream` makes the identity for mutual TLS (docs/gateway.md)",
+                        bound.upstream
+                    );
+                }
             },
             shutdown,
         )

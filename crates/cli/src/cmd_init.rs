@@ -93,16 +93,27 @@ pub(crate) fn run(args: &InitArgs) -> Result<Outcome> {
     }
     let layout = PkiLayout::new(args.dir.join(&config.pki.dir));
     if !args.force {
+        // A PKI from before the gateway→Flink REST identity existed needs only that added.
+        let only_upstream_missing = if layout.exists() && !layout.upstream_dir().exists() {
+            format!(
+                "; to add only the gateway→Flink REST identity this PKI lacks ({}), run `{}`",
+                layout.upstream_dir().display(),
+                flinkguard_pki::CREATE_UPSTREAM_COMMAND
+            )
+        } else {
+            String::new()
+        };
         if config_path.exists() {
             bail!(
-                "{} already exists; refusing to overwrite it. Pass --force to replace it and the PKI",
+                "{} already exists; refusing to overwrite it. Pass --force to replace it and the PKI{only_upstream_missing}",
                 config_path.display()
             );
         }
         if layout.exists() {
-            bail!(flinkguard_pki::PkiError::AlreadyExists(
-                layout.root().to_owned()
-            ));
+            bail!(
+                "{}{only_upstream_missing}",
+                flinkguard_pki::PkiError::AlreadyExists(layout.root().to_owned())
+            );
         }
     }
     // Fail early on an unwritable folder, before the (slow for RSA) key generation.
@@ -142,6 +153,11 @@ pub(crate) fn run(args: &InitArgs) -> Result<Outcome> {
             names(&hosts, &ips)
         );
         println!("  REST truststore   {}", layout.rest_truststore().display());
+        println!(
+            "  gateway→Flink     {}  (self-signed, not from the CA: Flink's REST endpoint accepts only the gateway)",
+            layout.upstream_keystore().display()
+        );
+        println!("    SHA1 fingerprint {}", generated.upstream_fingerprint());
         println!("  key {}, passwords in *.password (mode 0600)", args.key);
         if let Some(aside) = installed.replaced_to {
             println!("  the previous PKI was moved to {}", aside.display());

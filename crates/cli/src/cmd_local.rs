@@ -11,7 +11,10 @@ use clap::Args;
 use flinkguard_config::{Config, LoadedConfig};
 use flinkguard_files::Mode;
 use flinkguard_flink::process::{self, FlinkProcess, STOP_GRACE};
-use flinkguard_flink::{ConfigFormat, FlinkDist, FlinkProcessSpec, InstallProgress, Role};
+use flinkguard_flink::{
+    ClusterOverview, ConfigFormat, FlinkDist, FlinkError, FlinkProcessSpec, InstallProgress, Role,
+};
+use flinkguard_gateway::FlinkRestClient;
 use flinkguard_render::{FlinkSettings, LocalClusterDirs};
 use serde::{Deserialize, Serialize};
 
@@ -227,7 +230,10 @@ pub(crate) fn up(args: &UpArgs) -> Result<Outcome> {
     }
 
     prepare_work_dir(&work, &dist, &loaded)?;
-    let rest_url = format!("http://127.0.0.1:{}", flink.rest_port);
+    // Flink's REST endpoint is checked the way the gateway reaches it: with the upstream
+    // client identity, trusting only the pinned upstream certificate.
+    let rest = FlinkRestClient::from_config(&loaded)?;
+    let rest_url = rest.base().to_owned();
     let mut started: Vec<FlinkProcess> = Vec::new();
     let mut state = State {
         flink_home: dist.home.clone(),
@@ -252,9 +258,12 @@ pub(crate) fn up(args: &UpArgs) -> Result<Outcome> {
         "Starting Flink {} (JobManager pid {}, TaskManager pid {})...",
         dist.version, state.processes[0].pid, state.processes[1].pid
     );
-    if let Err(e) =
-        flinkguard_flink::wait_ready(&rest_url, 1, Instant::now() + START_DEADLINE, &mut started)
-    {
+    if let Err(e) = flinkguard_flink::wait_ready_with(
+        &|| overview(&rest, Duration::from_secs(2)),
+        1,
+        Instant::now() + START_DEADLINE,
+        &mut started,
+    ) {
         process::stop_all(&mut started, STOP_GRACE);
         let _ = fs::remove_file(work.state());
         return Err(e).context("Flink did not start; everything `up` started was stopped");
@@ -288,8 +297,16 @@ pub(crate) fn up(args: &UpArgs) -> Result<Outcome> {
     if let Some(admin) = gateway.admin {
         println!("  gateway admin: http://{admin}/healthz, /readyz, /metrics (Prometheus)");
     }
+    let hop = if loaded.config.gateway.upstream_mutual_tls() {
+        format!(
+            "mutual TLS, only the gateway's identity {}/ is accepted",
+            loaded.pki().upstream_dir().display()
+        )
+    } else {
+        "WARNING: no TLS, any local user can reach it around the gateway; see `flinkguard pki create-upstream`".to_owned()
+    };
     println!(
-        "  Flink REST behind it: {rest_url}/ (127.0.0.1 only; web submit {}, web cancel {})",
+        "  Flink REST behind it: {rest_url}/ (127.0.0.1 only; {hop}; web submit {}, web cancel {})",
         on_off(flink.web_submit),
         on_off(flink.web_cancel)
     );
@@ -392,6 +409,21 @@ fn start_gateway(
         ca: pki.ca_cert(),
         client,
     })
+}
+
+/// `GET /overview` from Flink's REST endpoint, as the gateway reaches it.
+fn overview(rest: &FlinkRestClient, timeout: Duration) -> Result<ClusterOverview, FlinkError> {
+    let url = format!("{}/overview", rest.base());
+    let failed = |detail: String| FlinkError::Rest {
+        method: "GET",
+        url: url.clone(),
+        detail,
+    };
+    let (status, body) = rest.get("/overview", timeout).map_err(failed)?;
+    if !(200..300).contains(&status) {
+        return Err(failed(format!("HTTP {status}: {body}")));
+    }
+    serde_json::from_str(&body).map_err(|e| failed(format!("unexpected answer {body}: {e}")))
 }
 
 fn on_off(b: bool) -> &'static str {
@@ -584,9 +616,12 @@ pub(crate) fn status(args: &StatusArgs) -> Result<Outcome> {
         .flat_map(|s| s.processes.iter())
         .map(|p| (p.role.clone(), p.pid, p.is_alive()))
         .collect();
-    let overview = state
-        .as_ref()
-        .map(|s| flinkguard_flink::process::fetch_overview(&s.rest_url, Duration::from_secs(3)));
+    let overview = state.as_ref().map(|_| {
+        let config_path = args.dir.dir.join(flinkguard_config::FILE_NAME);
+        let loaded = Config::load(&config_path).map_err(|e| e.to_string())?;
+        let rest = FlinkRestClient::from_config(&loaded).map_err(|e| e.to_string())?;
+        overview(&rest, Duration::from_secs(3)).map_err(|e| e.to_string())
+    });
     let all_alive = !processes.is_empty() && processes.iter().all(|(_, _, alive)| *alive);
     let healthy = all_alive && matches!(overview, Some(Ok(_)));
     if args.json {

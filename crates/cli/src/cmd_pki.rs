@@ -97,6 +97,68 @@ pub(crate) fn renew_rest(args: &RenewRestArgs) -> Result<Outcome> {
 }
 
 #[derive(Args, Debug)]
+pub(crate) struct CreateUpstreamArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Days of validity (default: pki.validity_days.internal of flinkguard.yaml).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=36500))]
+    days: Option<u32>,
+    /// Replace an existing upstream identity (the old one is moved aside, not deleted).
+    #[arg(long)]
+    force: bool,
+}
+
+pub(crate) fn create_upstream(args: &CreateUpstreamArgs) -> Result<Outcome> {
+    let loaded = Config::load(&args.config.config)?;
+    let pki = &loaded.config.pki;
+    let layout = loaded.pki();
+    let created = flinkguard_pki::create_upstream(
+        &layout,
+        &loaded.config.cluster.name,
+        pki.key,
+        args.days.unwrap_or(pki.validity_days.internal),
+        args.force,
+    )
+    .context("cannot create the gateway→Flink REST identity")?;
+    println!(
+        "Created the gateway→Flink REST identity in {}/ (self-signed, SHA1 {})",
+        layout.upstream_dir().display(),
+        created.sha1_fingerprint
+    );
+    if let Some(aside) = &created.replaced_to {
+        println!("  the previous one was moved to {}", aside.display());
+    }
+    let gateway = &loaded.config.gateway;
+    if gateway.upstream_mutual_tls() {
+        println!(
+            "A running gateway reloads it by itself; restart Flink so its REST endpoint uses it \
+             (flinkguard down; flinkguard up), or rerun `flinkguard flink-config` for your own Flink."
+        );
+    } else {
+        let dir = &pki.dir;
+        println!(
+            "{} does not use it yet: set these in its gateway: section, then rerun \
+             `flinkguard flink-config` (or `flinkguard down; flinkguard up`):",
+            loaded.path.display()
+        );
+        println!(
+            "  upstream_server_cert_file: {}",
+            dir.join("upstream/upstream.crt").display()
+        );
+        println!("  upstream_ca_file: null");
+        println!(
+            "  upstream_client_cert_file: {}",
+            dir.join("upstream/upstream.crt").display()
+        );
+        println!(
+            "  upstream_client_key_file: {}",
+            dir.join("upstream/upstream.key").display()
+        );
+    }
+    Ok(Outcome::Ok)
+}
+
+#[derive(Args, Debug)]
 pub(crate) struct ShowArgs {
     #[command(flatten)]
     config: ConfigArg,

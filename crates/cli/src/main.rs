@@ -189,6 +189,16 @@ Examples:
   flinkguard pki renew-rest --days 30")]
     RenewRest(cmd_pki::RenewRestArgs),
 
+    /// Create the gateway→Flink REST identity (pki/upstream/): one self-signed certificate,
+    /// not signed by the CA, that Flink's REST endpoint requires and the gateway presents. For
+    /// PKIs made before it existed; with --force, a new one (renewal: the gateway reloads it,
+    /// restart Flink).
+    #[command(after_help = "\
+Examples:
+  flinkguard pki create-upstream
+  flinkguard pki create-upstream --force   # renew; then restart Flink (flinkguard down; flinkguard up)")]
+    CreateUpstream(cmd_pki::CreateUpstreamArgs),
+
     /// Start signing links with a new key; links of the previous key work until they expire.
     RotateLinkKey(cmd_sign::RotateLinkKeyArgs),
 }
@@ -245,6 +255,7 @@ fn main() -> ExitCode {
         Command::Pki(PkiCommand::IssueClient(args)) => cmd_pki::issue_client(&args),
         Command::Pki(PkiCommand::Show(args)) => cmd_pki::show(&args),
         Command::Pki(PkiCommand::RenewRest(args)) => cmd_pki::renew_rest(&args),
+        Command::Pki(PkiCommand::CreateUpstream(args)) => cmd_pki::create_upstream(&args),
         Command::Pki(PkiCommand::RotateLinkKey(args)) => cmd_sign::rotate_link_key(&args),
         Command::Sign(args) => cmd_sign::sign(&args),
         Command::Audit(args) => cmd_audit::audit(&args),

@@ -57,13 +57,33 @@ fn cluster_identity(pki: &Path) -> ClientIdentity {
     }
 }
 
+fn upstream_identity(pki: &Path) -> ClientIdentity {
+    let bytes = fs::read(pki.join("upstream/upstream.p12")).unwrap();
+    let pass = flinkguard_pki::Password::from_file_contents(&password(
+        &pki.join("upstream/upstream.password"),
+    ))
+    .unwrap();
+    let (key, chain) = flinkguard_pki::store::read_private_key(&bytes, &pass).unwrap();
+    ClientIdentity::Given {
+        cert_chain_der: chain,
+        key_der: key.pkcs8_der().to_vec(),
+    }
+}
+
 fn secured_cluster_runs_a_job_and_refuses_outsiders(version: FlinkVersion, key: &str) {
     let dist = TestDist::get(version);
     let work = tempfile::tempdir().unwrap();
     let d = work.path();
     flinkguard_ok(d, &["init", "--quiet", "--key", key]);
 
-    let prepared = ClusterBuilder::new(&dist).taskmanagers(2).prepare();
+    // REST requires mutual TLS with the upstream identity `init` made (what the gateway
+    // presents); the test talks to it with that identity, as the gateway does.
+    let upstream = d.join("pki/upstream");
+    let prepared = ClusterBuilder::new(&dist)
+        .taskmanagers(2)
+        .rest_tls(upstream.join("upstream.crt"))
+        .rest_client_certificate(upstream.join("upstream.crt"), upstream.join("upstream.key"))
+        .prepare();
     let rest_port = prepared.ports().rest;
     // The test job is uploaded through REST, so this cluster enables submission (REST stays on
     // loopback); REST listens on the testkit's free port.
@@ -93,6 +113,7 @@ fn secured_cluster_runs_a_job_and_refuses_outsiders(version: FlinkVersion, key: 
         merged.contains("TLSv1.3") && merged.contains("fingerprint"),
         "{merged}"
     );
+    assert!(merged.contains("upstream.p12"), "{merged}");
 
     let cluster = prepared.start();
     let jar = JobJar::build(&dist);
@@ -109,9 +130,24 @@ fn secured_cluster_runs_a_job_and_refuses_outsiders(version: FlinkVersion, key: 
         "the job must span both TaskManagers"
     );
 
-    // REST: loopback only.
+    // REST: loopback only, and only for the upstream identity: no plaintext, no TLS client
+    // without a certificate or with a foreign one (rustls probes; curl in up_down).
     let loopback: IpAddr = "127.0.0.1".parse().unwrap();
     assert_eq!(listening_addresses(rest_port), vec![loopback]);
+    let rest_addr = SocketAddr::from((loopback, rest_port));
+    for outsider in [
+        ClientIdentity::None,
+        ClientIdentity::Foreign(ForeignKey::EcdsaP256),
+        ClientIdentity::Foreign(ForeignKey::Rsa2048),
+        cluster_identity(&d.join("pki")),
+    ] {
+        let outcome = probe_tls(rest_addr, outsider.clone());
+        assert!(
+            matches!(outcome, TlsOutcome::Rejected { .. }),
+            "REST did not reject {outsider:?}: {outcome:?}"
+        );
+    }
+    assert!(probe_tls(rest_addr, upstream_identity(&d.join("pki"))).is_accepted());
 
     // Every other port any Flink process listens on is internal: JobManager RPC and blob,
     // metric query services, TaskManager RPC and data.

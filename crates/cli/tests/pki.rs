@@ -622,3 +622,98 @@ fn a_reader_that_stops_early_gets_no_panic() {
     // What a shell reports for a process ended by SIGPIPE.
     assert_eq!(out.status.code(), Some(141), "{stderr}");
 }
+
+#[test]
+fn upstream_identity_is_self_signed_and_a_pki_without_it_is_told_the_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    init(d, "ecdsa-p256");
+    let upstream = d.join("pki/upstream");
+
+    // One PrivateKeyEntry, self-signed (not from the CA), serverAuth and clientAuth, for the
+    // loopback names; Java reads it as Flink will.
+    let listing = keytool_list(
+        &upstream.join("upstream.p12"),
+        &upstream.join("upstream.password"),
+    );
+    assert_eq!(
+        count(&listing, "Entry type: PrivateKeyEntry"),
+        1,
+        "{listing}"
+    );
+    assert!(listing.contains("Certificate chain length: 1"), "{listing}");
+    for needle in [
+        "DNSName: localhost",
+        "IPAddress: 127.0.0.1",
+        "IPAddress: 0:0:0:0:0:0:0:1",
+        "serverAuth",
+        "clientAuth",
+    ] {
+        assert!(listing.contains(needle), "{needle} not in\n{listing}");
+    }
+    let shown = show_json(d);
+    let identity = shown
+        .iter()
+        .find(|c| c["role"] == "gateway→Flink REST identity")
+        .expect("shown");
+    assert_eq!(
+        identity["certificate"]["subject"],
+        identity["certificate"]["issuer"]
+    );
+    let ca = shown.iter().find(|c| c["role"] == "CA").unwrap();
+    assert_ne!(
+        identity["certificate"]["issuer"],
+        ca["certificate"]["subject"]
+    );
+    assert_eq!(
+        identity["certificate"]["sha1"].as_str().unwrap(),
+        keytool_sha1(&listing)
+    );
+    for name in ["upstream.p12", "upstream.password", "upstream.key"] {
+        let mode = fs::metadata(upstream.join(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "{name} has mode {mode:o}");
+    }
+
+    // A PKI from before the upstream identity existed.
+    fs::remove_dir_all(&upstream).unwrap();
+    expect_input_error(
+        &flinkguard(d, &["flink-config"]),
+        &["upstream/upstream.p12", "flinkguard pki create-upstream"],
+    );
+    expect_input_error(
+        &flinkguard(d, &["init"]),
+        &["--force", "flinkguard pki create-upstream"],
+    );
+    let out = flinkguard_ok(d, &["pki", "create-upstream"]);
+    assert!(out.contains("SHA1"), "{out}");
+    let first = fs::read(upstream.join("upstream.crt")).unwrap();
+    let rendered = flinkguard_ok(d, &["flink-config"]);
+    assert!(rendered.contains("upstream.p12"), "{rendered}");
+    // Never replaced without --force; with it, the old one is moved aside.
+    expect_input_error(&flinkguard(d, &["pki", "create-upstream"]), &["--force"]);
+    assert_eq!(fs::read(upstream.join("upstream.crt")).unwrap(), first);
+    let out = flinkguard_ok(d, &["pki", "create-upstream", "--force"]);
+    assert!(out.contains("moved to"), "{out}");
+    assert_ne!(fs::read(upstream.join("upstream.crt")).unwrap(), first);
+    let aside: Vec<_> = fs::read_dir(d.join("pki"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("upstream.replaced-")
+        })
+        .collect();
+    assert_eq!(aside.len(), 1);
+    // No staging directory left behind.
+    assert!(
+        fs::read_dir(d.join("pki"))
+            .unwrap()
+            .filter_map(Result::ok)
+            .all(|e| !e.file_name().to_string_lossy().contains(".tmp-")),
+    );
+}

@@ -73,6 +73,95 @@ fn up_then_down_leaves_nothing_and_status_tells_the_truth() {
         answer.ends_with("\n200") && answer.contains("\"taskmanagers\":1"),
         "{curl_line}\n{answer}"
     );
+    // Flink's REST endpoint itself admits only the gateway's upstream identity: not plain
+    // http (Flink answers a redirect to https, nothing else), not TLS without a client
+    // certificate, not a foreign self-signed one (another PKI's upstream identity, same
+    // subject), not a user's certificate from flinkguard's CA. Real curl, trusting the pinned
+    // upstream certificate so only the client side can fail.
+    flinkguard_ok(d, &["pki", "issue-client", "--user", "mallory"]);
+    let foreign = tempfile::tempdir().unwrap();
+    flinkguard_ok(foreign.path(), &["init", "--quiet"]);
+    let foreign_cert = foreign.path().join("pki/upstream/upstream.crt");
+    let foreign_key = foreign.path().join("pki/upstream/upstream.key");
+    let direct = |url: &str, extra: &[&str]| {
+        let out = Command::new("curl")
+            .args(["-s", "--max-time", "10", "-w", "\n%{http_code}"])
+            .args(["--cacert", "pki/upstream/upstream.crt"])
+            .args(extra)
+            .arg(url)
+            .current_dir(d)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", ""));
+        (code.to_owned(), body.to_owned())
+    };
+    let rest = format!("https://127.0.0.1:{}/overview", ports[0]);
+    let (code, body) = direct(&format!("http://127.0.0.1:{}/overview", ports[0]), &[]);
+    assert!(
+        (code == "301" || code == "000") && body.is_empty(),
+        "plain http: {code} {body}"
+    );
+    for (who, extra) in [
+        ("no client certificate", vec![]),
+        (
+            "a foreign self-signed certificate",
+            vec![
+                "--cert",
+                foreign_cert.to_str().unwrap(),
+                "--key",
+                foreign_key.to_str().unwrap(),
+            ],
+        ),
+        (
+            "a user's certificate from flinkguard's CA",
+            vec![
+                "--cert",
+                "pki/clients/mallory/client.crt",
+                "--key",
+                "pki/clients/mallory/client.key",
+            ],
+        ),
+        (
+            "the admin's certificate from flinkguard's CA",
+            vec![
+                "--cert",
+                "pki/clients/admin/client.crt",
+                "--key",
+                "pki/clients/admin/client.key",
+            ],
+        ),
+    ] {
+        let (code, body) = direct(&rest, &extra);
+        assert_eq!(code, "000", "Flink REST answered {who}: {body}");
+    }
+    // Positive control: the gateway's identity gets in, so the refusals above are real.
+    let (code, body) = direct(
+        &rest,
+        &[
+            "--cert",
+            "pki/upstream/upstream.crt",
+            "--key",
+            "pki/upstream/upstream.key",
+        ],
+    );
+    assert!(
+        code == "200" && body.contains("\"taskmanagers\":1"),
+        "{code} {body}"
+    );
+    // And mallory's request through the gateway reaches Flink (authorized by policy: 403,
+    // not a TLS failure), while the admin's works (200, above).
+    let through = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+        .args(["--cacert", "pki/ca.crt"])
+        .args(["--cert", "pki/clients/mallory/client.crt"])
+        .args(["--key", "pki/clients/mallory/client.key"])
+        .arg(format!("https://localhost:{}/overview", ports[2]))
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&through.stdout), "403");
+
     // Without a certificate the gateway answers 401; REST itself is on loopback only.
     let anonymous = Command::new("curl")
         .args([
@@ -90,7 +179,7 @@ fn up_then_down_leaves_nothing_and_status_tells_the_truth() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&anonymous.stdout), "401");
     let audit = fs::read_to_string(d.join("audit.jsonl")).unwrap();
-    assert_eq!(audit.lines().count(), 2, "{audit}");
+    assert_eq!(audit.lines().count(), 3, "{audit}");
     // The admin listener: Flink is reachable behind the gateway, and both requests are counted.
     assert!(
         out.contains(&format!("http://127.0.0.1:{}/healthz", ports[3])),
@@ -119,6 +208,11 @@ fn up_then_down_leaves_nothing_and_status_tells_the_truth() {
     assert_eq!(code, Some(0), "{running}");
     assert_eq!(running["running"], true);
     assert_eq!(running["rest"]["taskmanagers"], 1);
+    assert_eq!(
+        running["rest_url"],
+        format!("https://127.0.0.1:{}", ports[0]),
+        "status checks Flink over mutual TLS: {running}"
+    );
     let pids: Vec<u64> = running["processes"]
         .as_array()
         .unwrap()

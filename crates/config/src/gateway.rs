@@ -30,10 +30,20 @@ pub struct GatewaySection {
     pub jwt: Vec<JwtIssuer>,
     /// Proxies (by address) whose identity headers are believed. Empty by default.
     pub trusted_proxies: TrustedProxies,
-    /// When Flink's REST endpoint itself speaks TLS (`security.ssl.rest.enabled`): the CA
-    /// (PEM) its certificate must chain to; the gateway then connects with https and trusts
-    /// nothing else. Unset: plain http to Flink on loopback.
+    /// The one certificate (PEM) Flink's REST endpoint must present, compared byte for byte:
+    /// the gateway then connects with https and trusts nothing else. `init` points it at the
+    /// PKI's self-signed upstream identity (`pki/upstream/upstream.crt`). Exclusive with
+    /// `upstream_ca_file`. With neither set the gateway speaks plain http to Flink, which any
+    /// local user can also reach: only for setups that secure loopback otherwise.
+    pub upstream_server_cert_file: Option<PathBuf>,
+    /// When Flink's REST endpoint has a CA-signed certificate instead: the CA (PEM) it must
+    /// chain to; the gateway then connects with https and trusts nothing else.
     pub upstream_ca_file: Option<PathBuf>,
+    /// The client certificate (PEM) the gateway presents to Flink's REST endpoint, which
+    /// requires it (`security.ssl.rest.authentication-enabled`). `init`: the upstream identity.
+    pub upstream_client_cert_file: Option<PathBuf>,
+    /// The private key (PEM) of `upstream_client_cert_file`.
+    pub upstream_client_key_file: Option<PathBuf>,
     /// Time limits that keep slow or stuck clients from holding resources.
     pub timeouts: Timeouts,
     /// Connections served at once; further clients wait in the listen backlog.
@@ -69,7 +79,10 @@ impl Default for GatewaySection {
             service_tokens: true,
             jwt: Vec::new(),
             trusted_proxies: TrustedProxies::default(),
+            upstream_server_cert_file: None,
             upstream_ca_file: None,
+            upstream_client_cert_file: None,
+            upstream_client_key_file: None,
             timeouts: Timeouts::default(),
             max_connections: 1024,
             ownership_file: PathBuf::from("ownership.redb"),
@@ -262,6 +275,28 @@ impl Default for Timeouts {
 }
 
 impl GatewaySection {
+    /// The settings `init` writes: the gateway reaches Flink's REST endpoint over mutual TLS
+    /// with the PKI's upstream identity (`pki_dir` relative to flinkguard.yaml).
+    pub fn with_upstream_identity(pki_dir: &std::path::Path) -> GatewaySection {
+        let upstream = pki_dir.join("upstream");
+        GatewaySection {
+            upstream_server_cert_file: Some(upstream.join("upstream.crt")),
+            upstream_client_cert_file: Some(upstream.join("upstream.crt")),
+            upstream_client_key_file: Some(upstream.join("upstream.key")),
+            ..GatewaySection::default()
+        }
+    }
+
+    /// Whether the gateway speaks TLS to Flink's REST endpoint.
+    pub fn upstream_tls(&self) -> bool {
+        self.upstream_server_cert_file.is_some() || self.upstream_ca_file.is_some()
+    }
+
+    /// Whether Flink's REST endpoint is to require the gateway's upstream client certificate.
+    pub fn upstream_mutual_tls(&self) -> bool {
+        self.upstream_tls() && self.upstream_client_cert_file.is_some()
+    }
+
     /// Checks what types alone cannot; the error names the field.
     pub(crate) fn check(&self) -> Result<(), (&'static str, String)> {
         if self
@@ -349,6 +384,44 @@ impl GatewaySection {
                     "jwks_ca_file only applies to jwks_url".into(),
                 ));
             }
+        }
+        if self.upstream_server_cert_file.is_some() && self.upstream_ca_file.is_some() {
+            return Err((
+                "gateway.upstream_ca_file",
+                "set either upstream_server_cert_file (pin Flink's exact certificate) or \
+                 upstream_ca_file (trust a CA), not both"
+                    .into(),
+            ));
+        }
+        match (
+            &self.upstream_client_cert_file,
+            &self.upstream_client_key_file,
+        ) {
+            (Some(_), None) => {
+                return Err((
+                    "gateway.upstream_client_key_file",
+                    "upstream_client_cert_file needs its key: set upstream_client_key_file \
+                     (pki/upstream/upstream.key)"
+                        .into(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err((
+                    "gateway.upstream_client_cert_file",
+                    "upstream_client_key_file needs its certificate: set \
+                     upstream_client_cert_file (pki/upstream/upstream.crt)"
+                        .into(),
+                ));
+            }
+            (Some(_), Some(_)) if !self.upstream_tls() => {
+                return Err((
+                    "gateway.upstream_client_cert_file",
+                    "a client certificate needs TLS to Flink: set upstream_server_cert_file \
+                     (pki/upstream/upstream.crt) or upstream_ca_file"
+                        .into(),
+                ));
+            }
+            _ => {}
         }
         if let Some(hook) = &self.authorization_webhook {
             let field = "gateway.authorization_webhook";

@@ -160,7 +160,7 @@ impl Config {
                 validity_days: validity,
             },
             flink: FlinkSection::default(),
-            gateway: GatewaySection::default(),
+            gateway: GatewaySection::with_upstream_identity(Path::new("pki")),
             policy: PolicyConfig {
                 roles: Default::default(),
                 bindings: vec![flinkguard_policy::Binding {
@@ -429,6 +429,23 @@ mod tests {
     }
 
     #[test]
+    fn init_connects_to_flink_over_mutual_tls_with_the_upstream_identity() {
+        let gateway = sample().gateway;
+        assert!(gateway.upstream_mutual_tls());
+        assert_eq!(
+            gateway.upstream_server_cert_file.as_deref(),
+            Some(Path::new("pki/upstream/upstream.crt"))
+        );
+        assert_eq!(
+            gateway.upstream_client_key_file.as_deref(),
+            Some(Path::new("pki/upstream/upstream.key"))
+        );
+        assert_eq!(gateway.upstream_ca_file, None);
+        // A section without the keys (a file from before them) is plain http, as it was.
+        assert!(!GatewaySection::default().upstream_tls());
+    }
+
+    #[test]
     fn written_config_reads_back_identically() {
         let config = sample();
         let parsed = Config::parse(&config.to_yaml(), Path::new("flinkguard.yaml")).unwrap();
@@ -549,6 +566,45 @@ mod tests {
             assert!(yaml.contains(from), "{from} not in\n{yaml}");
             let text = yaml.replacen(from, to, 1);
             let err = Config::parse(&text, Path::new("f.yaml"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(field) && err.contains(hint), "{to}: {err}");
+        }
+        for (from, to, field, hint) in [
+            (
+                "upstream_ca_file: null",
+                "upstream_ca_file: pki/ca.crt",
+                "gateway.upstream_ca_file",
+                "not both",
+            ),
+            (
+                "upstream_client_key_file: pki/upstream/upstream.key",
+                "upstream_client_key_file: null",
+                "gateway.upstream_client_key_file",
+                "pki/upstream/upstream.key",
+            ),
+            (
+                "upstream_client_cert_file: pki/upstream/upstream.crt",
+                "upstream_client_cert_file: null",
+                "gateway.upstream_client_cert_file",
+                "pki/upstream/upstream.crt",
+            ),
+            (
+                "upstream_server_cert_file: pki/upstream/upstream.crt",
+                "upstream_server_cert_file: null",
+                "gateway.upstream_client_cert_file",
+                "needs TLS",
+            ),
+            (
+                "upstream_server_cert_file: pki/upstream/upstream.crt",
+                "upstream_server_cert: pki/upstream/upstream.crt",
+                "upstream_server_cert",
+                "unknown field",
+            ),
+        ] {
+            let yaml = sample().to_yaml();
+            assert!(yaml.contains(from), "{from} not in\n{yaml}");
+            let err = Config::parse(&yaml.replacen(from, to, 1), Path::new("f.yaml"))
                 .unwrap_err()
                 .to_string();
             assert!(err.contains(field) && err.contains(hint), "{to}: {err}");

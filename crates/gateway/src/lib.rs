@@ -26,6 +26,7 @@ mod upstream;
 mod webhook;
 
 pub use settings::{GatewayError, GatewayOptions};
+pub use upstream::FlinkRestClient;
 
 use std::future::Future;
 use std::net::SocketAddr;

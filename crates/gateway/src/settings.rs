@@ -214,9 +214,9 @@ impl Snapshot {
             groups_header: header(&proxies.groups_header)?,
         };
 
-        let upstream_ca = gateway.upstream_ca_file.as_ref().map(|p| resolve(p));
-        sources.extend(upstream_ca.clone());
-        let upstream = Upstream::new(loaded.config.flink.rest_port, upstream_ca.as_deref())?;
+        let upstream_tls = crate::upstream::UpstreamTls::from_config(&loaded);
+        sources.extend(upstream_tls.sources());
+        let upstream = Upstream::new(loaded.config.flink.rest_port, &upstream_tls)?;
 
         let webhook = match &gateway.authorization_webhook {
             Some(hook) => {

@@ -18,6 +18,12 @@ pub const INTERNAL_ALIAS: &str = "flink.internal";
 pub const REST_ALIAS: &str = "flink.rest";
 /// Alias of the CA in truststores.
 pub const CA_ALIAS: &str = "flinkguard.ca";
+/// Alias of the gateway→Flink REST identity's key entry.
+pub const UPSTREAM_ALIAS: &str = "flink.upstream";
+/// The PKI's subdirectory holding the gateway→Flink REST identity.
+pub const UPSTREAM_DIR: &str = "upstream";
+/// The command that creates the upstream identity in a PKI made before it existed.
+pub const CREATE_UPSTREAM_COMMAND: &str = "flinkguard pki create-upstream";
 
 /// Where every file of the PKI lives, relative to its directory (`pki/` by default).
 #[derive(Debug, Clone)]
@@ -77,6 +83,48 @@ impl PkiLayout {
     /// Password of the REST truststore.
     pub fn rest_truststore_password(&self) -> PathBuf {
         self.root.join("rest-truststore.password")
+    }
+    /// The gateway→Flink REST identity's directory: one self-signed certificate, *not* signed
+    /// by the CA, so no user's client certificate opens Flink's REST endpoint directly.
+    pub fn upstream_dir(&self) -> PathBuf {
+        self.root.join(UPSTREAM_DIR)
+    }
+    /// The upstream identity for Flink: REST keystore *and* truststore (PKCS#12).
+    pub fn upstream_keystore(&self) -> PathBuf {
+        self.upstream_dir().join(UpstreamFiles::KEYSTORE)
+    }
+    /// Password of the upstream keystore (also its key password).
+    pub fn upstream_password(&self) -> PathBuf {
+        self.upstream_dir().join(UpstreamFiles::PASSWORD)
+    }
+    /// The upstream certificate, PEM: the gateway's client certificate and the one server
+    /// certificate it accepts from Flink.
+    pub fn upstream_cert(&self) -> PathBuf {
+        self.upstream_dir().join(UpstreamFiles::CERT)
+    }
+    /// The upstream private key, PKCS#8 PEM (the gateway's client key).
+    pub fn upstream_key(&self) -> PathBuf {
+        self.upstream_dir().join(UpstreamFiles::KEY)
+    }
+    /// The upstream keystore, or an error naming the missing file and the command that
+    /// creates it (PKIs made before flinkguard secured the gateway→Flink hop lack it).
+    pub fn require_upstream(&self) -> Result<(), PkiError> {
+        for path in [
+            self.upstream_keystore(),
+            self.upstream_password(),
+            self.upstream_cert(),
+            self.upstream_key(),
+        ] {
+            if !path.is_file() {
+                return Err(PkiError::InvalidFile {
+                    path,
+                    problem: format!(
+                        "missing: the gateway→Flink REST identity is not there (PKIs created before it existed lack it); run `{CREATE_UPSTREAM_COMMAND}` to create it"
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
     /// Directory of issued client identities.
     pub fn clients_dir(&self) -> PathBuf {
@@ -165,12 +213,17 @@ pub struct InitRequest {
 pub struct GeneratedPki {
     files: Vec<(PathBuf, Vec<u8>, Mode)>,
     internal_fingerprint: String,
+    upstream_fingerprint: String,
 }
 
 impl GeneratedPki {
     /// SHA-1 fingerprint of the cluster identity, keytool notation.
     pub fn internal_fingerprint(&self) -> &str {
         &self.internal_fingerprint
+    }
+    /// SHA-1 fingerprint of the gateway→Flink REST identity, keytool notation.
+    pub fn upstream_fingerprint(&self) -> &str {
+        &self.upstream_fingerprint
     }
 }
 
@@ -186,28 +239,19 @@ pub fn generate(request: &InitRequest) -> Result<GeneratedPki, PkiError> {
 
     // Cluster identity: self-signed, used as keystore and truststore (Flink's documented
     // setup), so it trusts exactly itself and nothing a CA might also have signed.
-    let [internal_key, ca_key, rest_key] = generate_keys(request.key);
-    let (internal_key, ca_key, rest_key) = (internal_key?, ca_key?, rest_key?);
-    let internal_cert = cert::issue(
-        &CertificateSpec {
-            subject: vec![
-                NameAttribute::Organization(format!("flinkguard {name}")),
-                NameAttribute::CommonName("flink.internal".into()),
-            ],
-            alt_names: vec![],
-            profile: Profile::ClusterIdentity,
-            validity_days: v.internal,
-        },
-        &internal_key,
-        None,
-    )?;
-    let internal_password = Password::generate();
-    let internal_store = store::keystore(
+    let [internal_key, ca_key, rest_key, upstream_key] = generate_keys(request.key);
+    let (internal_key, ca_key, rest_key, upstream_key) =
+        (internal_key?, ca_key?, rest_key?, upstream_key?);
+    let internal = SelfSignedIdentity::issue(
+        name,
+        "flink.internal",
+        vec![],
+        v.internal,
+        internal_key,
         INTERNAL_ALIAS,
-        &internal_key,
-        &[&internal_cert],
-        &internal_password,
     )?;
+    // The gateway→Flink REST identity: the same kind of self-signed pair, for another hop.
+    let upstream = SelfSignedIdentity::upstream(name, v.internal, upstream_key)?;
 
     let ca_cert = cert::issue(
         &CertificateSpec {
@@ -241,16 +285,16 @@ pub fn generate(request: &InitRequest) -> Result<GeneratedPki, PkiError> {
     // A layout rooted at "" yields the paths relative to the PKI directory.
     let rel = PkiLayout::new("");
     let secret = |text: &Password| text.expose().as_bytes().to_vec();
-    let files = vec![
-        (rel.internal_keystore(), internal_store, Mode::Secret),
+    let mut files = vec![
+        (rel.internal_keystore(), internal.keystore, Mode::Secret),
         (
             rel.internal_password(),
-            secret(&internal_password),
+            secret(&internal.password),
             Mode::Secret,
         ),
         (
             rel.internal_cert(),
-            cert::to_pem(&internal_cert).into_bytes(),
+            cert::to_pem(&internal.cert_der).into_bytes(),
             Mode::Public,
         ),
         (
@@ -282,9 +326,156 @@ pub fn generate(request: &InitRequest) -> Result<GeneratedPki, PkiError> {
             Mode::Secret,
         ),
     ];
+    let upstream_fingerprint = upstream.sha1_fingerprint();
+    files.extend(
+        upstream
+            .into_files()
+            .into_iter()
+            .map(|(name, bytes, mode)| (rel.upstream_dir().join(name), bytes, mode)),
+    );
     Ok(GeneratedPki {
         files,
-        internal_fingerprint: crate::inspect::sha1_fingerprint(&internal_cert),
+        internal_fingerprint: crate::inspect::sha1_fingerprint(&internal.cert_der),
+        upstream_fingerprint,
+    })
+}
+
+/// A self-signed key pair with serverAuth and clientAuth, in one PKCS#12 file used as keystore
+/// *and* truststore: it trusts exactly itself. The cluster identity and the gateway→Flink REST
+/// identity are both made (and written) this way.
+struct SelfSignedIdentity {
+    cert_der: Vec<u8>,
+    key: KeyPair,
+    keystore: Vec<u8>,
+    password: Password,
+}
+
+impl SelfSignedIdentity {
+    fn issue(
+        cluster_name: &str,
+        common_name: &str,
+        alt_names: Vec<AltName>,
+        days: u32,
+        key: KeyPair,
+        alias: &str,
+    ) -> Result<SelfSignedIdentity, PkiError> {
+        let cert_der = cert::issue(
+            &CertificateSpec {
+                subject: vec![
+                    NameAttribute::Organization(format!("flinkguard {cluster_name}")),
+                    NameAttribute::CommonName(common_name.into()),
+                ],
+                alt_names,
+                profile: Profile::ClusterIdentity,
+                validity_days: days,
+            },
+            &key,
+            None,
+        )?;
+        let password = Password::generate();
+        let keystore = store::keystore(alias, &key, &[&cert_der], &password)?;
+        Ok(SelfSignedIdentity {
+            cert_der,
+            key,
+            keystore,
+            password,
+        })
+    }
+
+    /// The gateway→Flink REST identity: Flink's REST endpoint binds loopback, so the names it
+    /// is reached by are fixed.
+    fn upstream(
+        cluster_name: &str,
+        days: u32,
+        key: KeyPair,
+    ) -> Result<SelfSignedIdentity, PkiError> {
+        Self::issue(
+            cluster_name,
+            "flink.upstream",
+            vec![
+                AltName::Dns("localhost".into()),
+                AltName::Ip(IpAddr::from([127, 0, 0, 1])),
+                AltName::Ip(IpAddr::from(std::net::Ipv6Addr::LOCALHOST)),
+            ],
+            days,
+            key,
+            UPSTREAM_ALIAS,
+        )
+    }
+
+    fn sha1_fingerprint(&self) -> String {
+        crate::inspect::sha1_fingerprint(&self.cert_der)
+    }
+
+    /// The upstream directory's files, by name: keystore, password, certificate, key.
+    fn into_files(self) -> Vec<(&'static str, Vec<u8>, Mode)> {
+        vec![
+            (UpstreamFiles::KEYSTORE, self.keystore, Mode::Secret),
+            (
+                UpstreamFiles::PASSWORD,
+                self.password.expose().as_bytes().to_vec(),
+                Mode::Secret,
+            ),
+            (
+                UpstreamFiles::CERT,
+                cert::to_pem(&self.cert_der).into_bytes(),
+                Mode::Public,
+            ),
+            (
+                UpstreamFiles::KEY,
+                self.key.pkcs8_pem().as_bytes().to_vec(),
+                Mode::Secret,
+            ),
+        ]
+    }
+}
+
+/// File names inside `pki/upstream/`.
+struct UpstreamFiles;
+
+impl UpstreamFiles {
+    const KEYSTORE: &'static str = "upstream.p12";
+    const PASSWORD: &'static str = "upstream.password";
+    const CERT: &'static str = "upstream.crt";
+    const KEY: &'static str = "upstream.key";
+}
+
+/// What `pki create-upstream` made.
+#[derive(Debug, Clone)]
+pub struct CreatedUpstream {
+    /// SHA-1 fingerprint of the new certificate, keytool notation (Flink pins it).
+    pub sha1_fingerprint: String,
+    /// Where the previous upstream identity was moved when `force` replaced one.
+    pub replaced_to: Option<PathBuf>,
+}
+
+/// Creates (or with `force` replaces) the gateway→Flink REST identity of an existing PKI, in
+/// one step: written to a staging directory, renamed into place; a replaced one is moved aside.
+/// A running gateway reloads it; Flink reads its REST keystore at start, so restart Flink.
+pub fn create_upstream(
+    layout: &PkiLayout,
+    cluster_name: &str,
+    key: KeyAlgorithm,
+    days: u32,
+    force: bool,
+) -> Result<CreatedUpstream, PkiError> {
+    if !layout.root().is_dir() {
+        return Err(PkiError::InvalidFile {
+            path: layout.root().to_owned(),
+            problem: "no PKI here; run `flinkguard init` first".into(),
+        });
+    }
+    let identity = SelfSignedIdentity::upstream(cluster_name, days, KeyPair::generate(key)?)?;
+    let sha1_fingerprint = identity.sha1_fingerprint();
+    let files: Vec<(PathBuf, Vec<u8>, Mode)> = identity
+        .into_files()
+        .into_iter()
+        .map(|(name, bytes, mode)| (PathBuf::from(name), bytes, mode))
+        .collect();
+    let replaced_to = install_dir(&files, &layout.upstream_dir(), force)?;
+    Ok(CreatedUpstream {
+        sha1_fingerprint,
+        replaced_to,
     })
 }
 
@@ -388,15 +579,15 @@ fn read_ca(layout: &PkiLayout) -> Result<(Vec<u8>, KeyPair), PkiError> {
     Ok((ca_cert, ca_key))
 }
 
-/// Three independent key pairs. RSA generation dominates `init` (hundreds of milliseconds per
+/// Four independent key pairs. RSA generation dominates `init` (hundreds of milliseconds per
 /// key), so those are made side by side; for EC keys a thread costs more than the key (each new
 /// thread seeds aws-lc's random generator from CPU jitter, measured with perf).
-fn generate_keys(algorithm: KeyAlgorithm) -> [Result<KeyPair, PkiError>; 3] {
+fn generate_keys(algorithm: KeyAlgorithm) -> [Result<KeyPair, PkiError>; 4] {
     if algorithm.is_ec() {
-        return [(); 3].map(|()| KeyPair::generate(algorithm));
+        return [(); 4].map(|()| KeyPair::generate(algorithm));
     }
     std::thread::scope(|scope| {
-        let handles = [(); 3].map(|()| scope.spawn(|| KeyPair::generate(algorithm)));
+        let handles = [(); 4].map(|()| scope.spawn(|| KeyPair::generate(algorithm)));
         handles.map(|h| {
             h.join()
                 .unwrap_or(Err(PkiError::Crypto("key generation panicked")))
@@ -422,8 +613,26 @@ pub fn install(
     layout: &PkiLayout,
     force: bool,
 ) -> Result<Installed, PkiError> {
-    let target = layout.root();
     if layout.exists() && !force {
+        return Err(PkiError::AlreadyExists(layout.root().to_owned()));
+    }
+    let replaced_to = install_dir(&generated.files, layout.root(), true)?;
+    Ok(Installed { replaced_to })
+}
+
+/// Writes `files` (paths relative to `target`) into a private staging directory next to
+/// `target`, flushes them, and renames the directory into place. An existing non-empty
+/// `target` is refused unless `force`; then it is moved aside (`<dir>.replaced-<timestamp>`).
+/// A failure at any point leaves the previous state. Returns where the old one went.
+fn install_dir(
+    files: &[(PathBuf, Vec<u8>, Mode)],
+    target: &Path,
+    force: bool,
+) -> Result<Option<PathBuf>, PkiError> {
+    let occupied = fs::read_dir(target)
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false);
+    if occupied && !force {
         return Err(PkiError::AlreadyExists(target.to_owned()));
     }
     let parent = match target.parent() {
@@ -433,8 +642,14 @@ pub fn install(
     let staging = files::temp_sibling(target);
     let staged = (|| {
         files::create_private_dir(&staging)?;
-        for (rel, bytes, mode) in &generated.files {
-            files::write_atomic(&staging.join(rel), bytes, *mode)?;
+        for (rel, bytes, mode) in files {
+            let path = staging.join(rel);
+            if let Some(dir) = path.parent()
+                && dir != staging
+            {
+                files::create_private_dir(dir)?;
+            }
+            files::write_atomic(&path, bytes, *mode)?;
         }
         files::sync_dir(&staging)
     })();
@@ -467,7 +682,7 @@ pub fn install(
         return Err(PkiError::file("install", target, e));
     }
     files::sync_dir(&parent)?;
-    Ok(Installed { replaced_to })
+    Ok(replaced_to)
 }
 
 /// What `flinkguard pki issue-client` creates.
@@ -636,6 +851,13 @@ pub fn show(layout: &PkiLayout) -> Result<Vec<ShownCertificate>, PkiError> {
         layout.rest_keystore(),
         layout.rest_password(),
     )?;
+    if layout.upstream_keystore().exists() {
+        push_store(
+            "gateway→Flink REST identity".into(),
+            layout.upstream_keystore(),
+            layout.upstream_password(),
+        )?;
+    }
     push_store(
         "REST truststore".into(),
         layout.rest_truststore(),

@@ -19,8 +19,8 @@ use crate::{KeyAlgorithm, KeyPair, PkiError};
 pub enum Profile {
     /// A CA that signs REST server and user certificates (path length 0).
     Ca,
-    /// Flink's cluster identity: one self-signed certificate used by every process as both
-    /// TLS server and TLS client.
+    /// A self-signed peer identity used as both TLS server and TLS client: Flink's cluster
+    /// identity (every process), and the gateway→Flink REST identity.
     ClusterIdentity,
     /// A TLS server (the REST endpoint / gateway).
     Server,

@@ -3,7 +3,11 @@
 //! * the **cluster identity**: one self-signed key pair in one PKCS#12 file that every Flink
 //!   process uses as keystore *and* truststore for internal mutual TLS (RPC, blob, data plane);
 //! * a **CA** for the REST endpoint and users, a REST server certificate with the hosts and IPs
-//!   it is reached by, a REST truststore, and client certificates (CN = user, one O per group).
+//!   it is reached by, a REST truststore, and client certificates (CN = user, one O per group);
+//! * the **upstream identity** (`upstream/`) for the gateway→Flink REST hop: one self-signed
+//!   key pair like the cluster identity, Flink's REST keystore *and* truststore and the
+//!   gateway's client certificate. Not signed by the CA: a user's client certificate must not
+//!   open Flink's REST endpoint, only the gateway's.
 //!
 //! Keys come from aws-lc-rs; PKCS#12 files are written so that Java's keytool and Flink read
 //! them (`PrivateKeyEntry`, `trustedCertEntry`).
@@ -22,9 +26,10 @@ pub mod store;
 use std::path::{Path, PathBuf};
 
 pub use authority::{
-    CA_ALIAS, ClientFiles, ClientRequest, GeneratedPki, INTERNAL_ALIAS, InitRequest, Installed,
-    PkiLayout, REST_ALIAS, RenewRestRequest, ShownCertificate, ValidityDays, generate, install,
-    issue_client, renew_rest, show,
+    CA_ALIAS, CREATE_UPSTREAM_COMMAND, ClientFiles, ClientRequest, CreatedUpstream, GeneratedPki,
+    INTERNAL_ALIAS, InitRequest, Installed, PkiLayout, REST_ALIAS, RenewRestRequest,
+    ShownCertificate, UPSTREAM_ALIAS, UPSTREAM_DIR, ValidityDays, create_upstream, generate,
+    install, issue_client, renew_rest, show,
 };
 pub use inspect::CertificateInfo;
 pub use key::{KeyAlgorithm, KeyPair};

@@ -133,17 +133,12 @@ pub fn security_settings(
     version: FlinkVersion,
 ) -> Result<FlinkSettings, RenderError> {
     let pki = absolute_pki(loaded)?;
-    let entries = pki.read_store(&pki.internal_keystore(), &pki.internal_password())?;
-    let identity = match entries.as_slice() {
-        [StoreEntry::PrivateKey { chain, .. }] if !chain.is_empty() => chain[0].clone(),
-        _ => {
-            return Err(PkiError::InvalidFile {
-                path: pki.internal_keystore(),
-                problem: "must hold exactly one private key entry (the cluster identity); rerun `flinkguard init --force`".into(),
-            }
-            .into());
-        }
-    };
+    let identity = single_identity(
+        &pki,
+        &pki.internal_keystore(),
+        &pki.internal_password(),
+        "the cluster identity; rerun `flinkguard init --force`",
+    )?;
     let password = pki.read_password(&pki.internal_password())?;
     let keystore = path_value(&pki.internal_keystore())?;
     let flink = &loaded.config.flink;
@@ -183,7 +178,72 @@ pub fn security_settings(
     s.set("rest.port", SettingValue::Int(u64::from(flink.rest_port)));
     s.set("web.submit.enable", SettingValue::Bool(flink.web_submit));
     s.set("web.cancel.enable", SettingValue::Bool(flink.web_cancel));
+    if loaded.config.gateway.upstream_mutual_tls() {
+        s.extend(&upstream_rest_settings(&pki)?);
+    }
     Ok(s)
+}
+
+/// REST over mutual TLS with the PKI's upstream identity: one self-signed certificate as
+/// keystore *and* truststore, its fingerprint pinned, so the only client Flink's REST endpoint
+/// accepts is the gateway. Loopback alone does not keep other local users (or other containers
+/// of a pod) out; a CA-signed certificate would let every user's client certificate in.
+fn upstream_rest_settings(pki: &flinkguard_pki::PkiLayout) -> Result<FlinkSettings, RenderError> {
+    pki.require_upstream()?;
+    let identity = single_identity(
+        pki,
+        &pki.upstream_keystore(),
+        &pki.upstream_password(),
+        &format!(
+            "the gateway→Flink REST identity; rerun `{} --force`",
+            flinkguard_pki::CREATE_UPSTREAM_COMMAND
+        ),
+    )?;
+    let password = pki.read_password(&pki.upstream_password())?;
+    let keystore = path_value(&pki.upstream_keystore())?;
+    let mut s = FlinkSettings::default();
+    let str = |v: &str| SettingValue::Str(v.to_owned());
+    s.set("security.ssl.rest.enabled", SettingValue::Bool(true));
+    s.set(
+        "security.ssl.rest.authentication-enabled",
+        SettingValue::Bool(true),
+    );
+    s.set("security.ssl.rest.keystore", keystore.clone());
+    s.set("security.ssl.rest.keystore-type", str("PKCS12"));
+    s.set("security.ssl.rest.truststore", keystore);
+    s.set("security.ssl.rest.truststore-type", str("PKCS12"));
+    s.set(
+        "security.ssl.rest.keystore-password",
+        str(password.expose()),
+    );
+    s.set("security.ssl.rest.key-password", str(password.expose()));
+    s.set(
+        "security.ssl.rest.truststore-password",
+        str(password.expose()),
+    );
+    s.set(
+        "security.ssl.rest.cert.fingerprint",
+        str(&inspect::sha1_fingerprint(&identity)),
+    );
+    Ok(s)
+}
+
+/// The certificate of a keystore that must hold exactly one private key entry, opened with
+/// its password as Flink will (a corrupt store or a wrong password is caught here).
+fn single_identity(
+    pki: &flinkguard_pki::PkiLayout,
+    keystore: &Path,
+    password: &Path,
+    what: &str,
+) -> Result<Vec<u8>, RenderError> {
+    match pki.read_store(keystore, password)?.as_slice() {
+        [StoreEntry::PrivateKey { chain, .. }] if !chain.is_empty() => Ok(chain[0].clone()),
+        _ => Err(PkiError::InvalidFile {
+            path: keystore.to_owned(),
+            problem: format!("must hold exactly one private key entry ({what})"),
+        }
+        .into()),
+    }
 }
 
 /// The PKI with an absolute root: Flink resolves relative paths against its own working
@@ -678,5 +738,100 @@ rest:
                     .all(|s| s.contains("GCM") || s.contains("CHACHA20"))
             );
         }
+    }
+
+    /// A fresh `init`-like deployment (config and PKI) in `dir`.
+    fn deployment(dir: &Path) -> LoadedConfig {
+        let hosts = ["localhost".parse().unwrap()];
+        let ips = ["127.0.0.1".parse().unwrap()];
+        let config = flinkguard_config::Config::new(
+            "flink",
+            &hosts,
+            &ips,
+            KeyAlgorithm::EcdsaP256,
+            flinkguard_pki::ValidityDays::default(),
+        );
+        let generated = flinkguard_pki::generate(&flinkguard_pki::InitRequest {
+            cluster_name: "flink".into(),
+            hosts: hosts.to_vec(),
+            ips: ips.to_vec(),
+            key: KeyAlgorithm::EcdsaP256,
+            validity: flinkguard_pki::ValidityDays::default(),
+        })
+        .unwrap();
+        flinkguard_pki::install(
+            &generated,
+            &flinkguard_pki::PkiLayout::new(dir.join("pki")),
+            false,
+        )
+        .unwrap();
+        let path = dir.join("flinkguard.yaml");
+        config.write(&path).unwrap();
+        flinkguard_config::Config::load(&path).unwrap()
+    }
+
+    #[test]
+    fn rest_requires_the_gateways_self_signed_identity_pinned_by_fingerprint() {
+        let dir = tempfile::tempdir().unwrap();
+        let loaded = deployment(dir.path());
+        let s = security_settings(&loaded, FlinkVersion::DEFAULT).unwrap();
+        let get = |k: &str| s.get(k).unwrap().to_string();
+        assert_eq!(get("security.ssl.rest.enabled"), "true");
+        assert_eq!(get("security.ssl.rest.authentication-enabled"), "true");
+        assert_eq!(get("rest.bind-address"), "127.0.0.1");
+        let pki = dir.path().join("pki").canonicalize().unwrap();
+        let store = pki.join("upstream/upstream.p12");
+        assert_eq!(get("security.ssl.rest.keystore"), store.to_str().unwrap());
+        assert_eq!(get("security.ssl.rest.truststore"), store.to_str().unwrap());
+        assert_eq!(get("security.ssl.rest.truststore-type"), "PKCS12");
+        let password = std::fs::read_to_string(pki.join("upstream/upstream.password")).unwrap();
+        assert_eq!(get("security.ssl.rest.keystore-password"), password.trim());
+        // The pin is the upstream certificate's, not the CA's or the cluster identity's, and
+        // that certificate is self-signed: the CA that signs users' certificates did not.
+        let pem = std::fs::read_to_string(pki.join("upstream/upstream.crt")).unwrap();
+        let der = flinkguard_pki::cert::parse_pem_certificates(&pem)
+            .unwrap()
+            .remove(0);
+        assert_eq!(
+            get("security.ssl.rest.cert.fingerprint"),
+            inspect::sha1_fingerprint(&der)
+        );
+        assert_ne!(
+            get("security.ssl.rest.cert.fingerprint"),
+            get("security.ssl.internal.cert.fingerprint")
+        );
+        let info = flinkguard_pki::CertificateInfo::from_der(&der).unwrap();
+        assert_eq!(info.subject, info.issuer);
+        assert!(!info.is_ca);
+        // Both formats carry the settings.
+        for format in [ConfigFormat::Nested, ConfigFormat::Flat] {
+            let text = render(format, &s).unwrap();
+            assert!(
+                text.contains("fingerprint") && text.contains("upstream.p12"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_pki_without_the_upstream_identity_names_the_file_and_the_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let loaded = deployment(dir.path());
+        std::fs::remove_dir_all(dir.path().join("pki/upstream")).unwrap();
+        let err = security_settings(&loaded, FlinkVersion::DEFAULT)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("upstream/upstream.p12") && err.contains("flinkguard pki create-upstream"),
+            "{err}"
+        );
+        // A gateway configured for plain http to Flink gets a plain-http REST endpoint, as
+        // before the upstream identity existed.
+        let mut plain = loaded.clone();
+        plain.config.gateway.upstream_server_cert_file = None;
+        plain.config.gateway.upstream_client_cert_file = None;
+        plain.config.gateway.upstream_client_key_file = None;
+        let s = security_settings(&plain, FlinkVersion::DEFAULT).unwrap();
+        assert!(s.get("security.ssl.rest.enabled").is_none());
     }
 }
