@@ -234,6 +234,65 @@ fn up_then_down_leaves_nothing_and_status_tells_the_truth() {
         0o600
     );
 
+    // What an outsider finds: `probe` (the admin's certificate is used only to discover the
+    // ports) reports every FLIP-26 threat CLOSED, on the gateway, on Flink's own REST port
+    // behind it, and on every internal port.
+    let gateway_url = format!("https://127.0.0.1:{}", ports[2]);
+    let admin_tls = [
+        "--ca",
+        "pki/ca.crt",
+        "--cert",
+        "pki/clients/admin/client.crt",
+        "--key",
+        "pki/clients/admin/client.key",
+    ];
+    let mut probe = vec![
+        "probe",
+        "--cluster",
+        gateway_url.as_str(),
+        "--format",
+        "json",
+    ];
+    probe.extend(admin_tls);
+    let out = flinkguard(d, &probe);
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    let threats = report["threats"].as_array().unwrap();
+    assert_eq!(threats.len(), 4, "{report:#}");
+    assert!(
+        threats.iter().all(|t| t["status"] == "CLOSED"),
+        "{report:#}"
+    );
+    let probed: Vec<&str> = report["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["endpoint"].as_str().unwrap())
+        .collect();
+    for port in [ports[0], ports[1], ports[2]] {
+        assert!(
+            probed.iter().any(|e| e.ends_with(&format!(":{port}"))),
+            "port {port} not probed: {probed:?}"
+        );
+    }
+    // And `audit --rest` reads the running cluster's effective configuration through the
+    // gateway: nothing above LOW.
+    let mut audit = vec!["audit", "--rest", gateway_url.as_str(), "--format", "json"];
+    audit.extend(admin_tls);
+    let out = flinkguard(d, &audit);
+    let findings: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+    assert_eq!(out.status.code(), Some(0), "{findings:#}");
+    assert!(
+        findings
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["severity"] == "low"),
+        "{findings:#}"
+    );
+
     // A second `up` does not start a second cluster.
     let again = flinkguard_ok(d, &["up"]);
     assert!(again.contains("already running"), "{again}");

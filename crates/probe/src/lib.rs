@@ -950,7 +950,7 @@ fn findings_of(report: &EndpointReport) -> Vec<Finding> {
                         } else {
                             Status::Closed
                         },
-                        format!("{kind:?} certificate {}", outcome_text(&handshake.outcome)),
+                        format!("{kind} certificate {}", outcome_text(&handshake.outcome)),
                     );
                 }
             }

@@ -72,6 +72,15 @@ pub enum ForeignKey {
     Rsa2048,
 }
 
+impl std::fmt::Display for ForeignKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ForeignKey::EcdsaP256 => "foreign ECDSA P-256",
+            ForeignKey::Rsa2048 => "foreign RSA 2048",
+        })
+    }
+}
+
 /// What a TLS probe found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
