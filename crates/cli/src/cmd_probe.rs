@@ -28,6 +28,7 @@ pub(crate) struct ProbeArgs {
     #[arg(long, value_name = "FILE", requires = "cert")]
     key: Option<PathBuf>,
     /// CA (PEM) that signed the --cluster server's certificate, checked during discovery.
+    /// Without it, --cert is presented only to a server with a publicly trusted certificate.
     #[arg(long, value_name = "FILE")]
     ca: Option<PathBuf>,
     /// Output format.

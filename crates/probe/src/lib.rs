@@ -241,8 +241,9 @@ pub struct DiscoveryCredentials {
 
 impl DiscoveryCredentials {
     /// From PEM: a client certificate chain and key (either both or none), and the CA that
-    /// signed the server's certificate (without it the server's certificate is not checked,
-    /// which is acceptable for reading ports but says nothing about the server).
+    /// signed the server's certificate. Without a CA, a client certificate is presented only
+    /// to servers with a publicly trusted certificate; anonymous discovery does not check the
+    /// server (it only reads ports, from a target under test).
     pub fn from_pem(
         cert_and_key: Option<(&[u8], &[u8])>,
         ca: Option<&[u8]>,
@@ -267,7 +268,13 @@ impl DiscoveryCredentials {
                 }
                 builder.with_root_certificates(roots)
             }
-            None => return Self::unchecked(cert_and_key),
+            // Anonymous discovery reads what any scanner may read, from a target that is
+            // under test anyway; a client certificate, though, is only presented to a server
+            // that proves who it is (the public roots, as curl does without --cacert).
+            None if cert_and_key.is_some() => builder.with_root_certificates(
+                rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+            ),
+            None => return Self::anonymous_unchecked(),
         };
         let config = match cert_and_key {
             Some((cert, key)) => {
@@ -283,17 +290,9 @@ impl DiscoveryCredentials {
         })
     }
 
-    fn unchecked(cert_and_key: Option<(&[u8], &[u8])>) -> Result<Self, ProbeError> {
-        let identity = match cert_and_key {
-            Some((cert, key)) => {
-                let (chain, key) = parse_identity(cert, key)?;
-                ClientIdentity::Given {
-                    cert_chain_der: chain.iter().map(|c| c.to_vec()).collect(),
-                    key_der: key.secret_der().to_vec(),
-                }
-            }
-            None => ClientIdentity::None,
-        };
+    /// No client certificate, and any server certificate accepted.
+    fn anonymous_unchecked() -> Result<Self, ProbeError> {
+        let identity = ClientIdentity::None;
         let (config, _) = tls::probe_client_config(
             &LoadedIdentity::load(&identity)?,
             &[&rustls::version::TLS13, &rustls::version::TLS12],
@@ -557,7 +556,7 @@ pub fn probe(request: &ProbeRequest) -> Result<Report, ProbeError> {
     if let Some(url) = &request.cluster {
         let tls = url.tls.then(|| match &request.discovery {
             Some(credentials) => Ok(credentials.config.clone()),
-            None => DiscoveryCredentials::unchecked(None).map(|c| c.config),
+            None => DiscoveryCredentials::anonymous_unchecked().map(|c| c.config),
         });
         let tls = tls.transpose()?;
         let found = discover::discover(url, tls, &timeouts);

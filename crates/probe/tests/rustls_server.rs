@@ -258,3 +258,78 @@ impl FromStrChecked for Target {
         text.parse().unwrap()
     }
 }
+
+/// Discovery's credentials are the admin's: they must never be shown to a server that did not
+/// prove its identity. Against a privately signed server, a client certificate without `--ca`
+/// is not presented (the public roots do not know that CA); with the CA it is.
+#[test]
+fn discovery_presents_a_client_certificate_only_to_a_verified_server() {
+    let (issuer, ca, cert, key) = ca_and_server();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.clone()).unwrap();
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+        .allow_unauthenticated()
+        .build()
+        .unwrap();
+    let config = Arc::new(
+        ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(vec![cert], key)
+            .unwrap(),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let certificate_seen = Arc::new(AtomicBool::new(false));
+    let seen = certificate_seen.clone();
+    std::thread::spawn(move || {
+        for sock in listener.incoming() {
+            let Ok(mut sock) = sock else { continue };
+            let _ = sock.set_read_timeout(Some(std::time::Duration::from_secs(3)));
+            let mut conn = ServerConnection::new(config.clone()).unwrap();
+            while conn.is_handshaking() {
+                if conn.complete_io(&mut sock).is_err() {
+                    let _ = conn.write_tls(&mut sock);
+                    break;
+                }
+            }
+            if conn.peer_certificates().is_some() {
+                seen.store(true, Ordering::SeqCst);
+            }
+        }
+    });
+
+    let client_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "admin");
+    let client = params.signed_by(&client_key, &issuer).unwrap();
+    let (cert_pem, key_pem) = (client.pem(), client_key.serialize_pem());
+    let ca_pem = pem::encode(&pem::Pem::new("CERTIFICATE", ca.to_vec()));
+    let url: flinkguard_probe::ClusterUrl = format!("https://localhost:{port}").parse().unwrap();
+    let discover_with = |ca: Option<&[u8]>| {
+        let credentials = flinkguard_probe::DiscoveryCredentials::from_pem(
+            Some((cert_pem.as_bytes(), key_pem.as_bytes())),
+            ca,
+        )
+        .unwrap();
+        let request = ProbeRequest {
+            cluster: Some(url.clone()),
+            discovery: Some(credentials),
+            ..ProbeRequest::default()
+        };
+        probe(&request).unwrap()
+    };
+    discover_with(None);
+    assert!(
+        !certificate_seen.load(Ordering::SeqCst),
+        "the client certificate went to an unverified server"
+    );
+    discover_with(Some(ca_pem.as_bytes()));
+    assert!(
+        certificate_seen.load(Ordering::SeqCst),
+        "positive control: with the CA the certificate is presented"
+    );
+}
