@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
 use rustls::sign::CertifiedKey;
 use rustls::{RootCertStore, ServerConfig};
@@ -64,13 +65,31 @@ pub(crate) fn server_config(
         .map_err(|e| GatewayError::Tls(e.to_string()))?;
     let chain = certificates(cert_path)?;
     let key = PrivateKeyDer::from_pem_file(key_path).map_err(|e| pem_error(key_path, e))?;
-    // While a certificate and its key are being replaced, one may be new and the other old;
-    // such a pair is refused here (and the last good snapshot kept) instead of being served.
+    check_key_matches(&provider, &chain, &key, cert_path, key_path)?;
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| GatewayError::Tls(e.to_string()))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .map_err(|e| GatewayError::Tls(e.to_string()))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// A certificate and key replaced one after the other may briefly not match: refused here, so
+/// a reload keeps the last good snapshot instead of failing every request.
+pub(crate) fn check_key_matches(
+    provider: &CryptoProvider,
+    chain: &[CertificateDer<'static>],
+    key: &PrivateKeyDer<'static>,
+    cert_path: &Path,
+    key_path: &Path,
+) -> Result<(), GatewayError> {
     let signing_key = provider
         .key_provider
         .load_private_key(key.clone_key())
         .map_err(|e| pem_error(key_path, e))?;
-    CertifiedKey::new(chain.clone(), signing_key)
+    CertifiedKey::new(chain.to_vec(), signing_key)
         .keys_match()
         .map_err(|_| {
             pem_error(
@@ -80,13 +99,5 @@ pub(crate) fn server_config(
                     cert_path.display()
                 ),
             )
-        })?;
-    let mut config = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| GatewayError::Tls(e.to_string()))?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key)
-        .map_err(|e| GatewayError::Tls(e.to_string()))?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+        })
 }

@@ -24,7 +24,7 @@ use rustls_pki_types::pem::PemObject;
 
 use crate::GatewayError;
 use crate::error::Body;
-use crate::tls::{certificates, pem_error};
+use crate::tls::{certificates, check_key_matches, pem_error};
 
 /// Flink's REST endpoint and a pool of connections to it.
 pub(crate) struct Upstream {
@@ -253,32 +253,6 @@ fn upstream_client(
         .enable_http1()
         .build();
     Ok(Client::builder(TokioExecutor::new()).build(connector))
-}
-
-/// A certificate and key replaced one after the other may briefly not match: refused here, so
-/// a reload keeps the last good snapshot instead of failing every request.
-fn check_key_matches(
-    provider: &CryptoProvider,
-    chain: &[CertificateDer<'static>],
-    key: &PrivateKeyDer<'static>,
-    cert_path: &Path,
-    key_path: &Path,
-) -> Result<(), GatewayError> {
-    let signing_key = provider
-        .key_provider
-        .load_private_key(key.clone_key())
-        .map_err(|e| pem_error(key_path, e))?;
-    rustls::sign::CertifiedKey::new(chain.to_vec(), signing_key)
-        .keys_match()
-        .map_err(|_| {
-            pem_error(
-                key_path,
-                format!(
-                    "is not the key of the certificate in {}",
-                    cert_path.display()
-                ),
-            )
-        })
 }
 
 /// An HTTP/1.1 client for http:// and https:// URIs; https trusts only the CAs in `ca_file`
