@@ -1,7 +1,8 @@
 //! `flinkguard probe` against real Flink 2.3: with Flink's default security settings every
-//! threat is OPEN (anonymous job submission, plaintext internal endpoints); with internal TLS
-//! as `flinkguard flink-config` renders it, the internal endpoints speak TLS only, require the
-//! cluster identity and refuse foreign certificates.
+//! threat is OPEN (anonymous job submission, plaintext internal endpoints); with the
+//! configuration `flinkguard flink-config` renders, every threat is CLOSED even without a
+//! gateway: the internal endpoints speak TLS 1.3 only, require the cluster identity and refuse
+//! foreign certificates, and REST admits only the gateway's upstream identity.
 
 // Test code: a failed step should fail the test loudly, with its reason.
 #![allow(clippy::unwrap_used)]
@@ -165,7 +166,14 @@ fn flinkguard_internal_tls_is_closed_on_every_internal_endpoint() {
     let work = tempfile::tempdir().unwrap();
     let d = work.path();
     flinkguard_ok(d, &["init", "--quiet", "--key", "ecdsa-p256"]);
-    let prepared = ClusterBuilder::new(&dist).taskmanagers(1).prepare();
+    // Flink's REST speaks mutual TLS with the gateway's upstream identity only, as rendered;
+    // the testkit uses that identity to wait for the cluster.
+    let upstream = d.join("pki/upstream");
+    let prepared = ClusterBuilder::new(&dist)
+        .taskmanagers(1)
+        .rest_tls(upstream.join("upstream.crt"))
+        .rest_client_certificate(upstream.join("upstream.crt"), upstream.join("upstream.key"))
+        .prepare();
     let rest_port = prepared.ports().rest;
     let config = fs::read_to_string(d.join("flinkguard.yaml")).unwrap();
     fs::write(
@@ -188,8 +196,27 @@ fn flinkguard_internal_tls_is_closed_on_every_internal_endpoint() {
     );
     let cluster = prepared.start();
     let ports = cluster.ports().clone();
-    let url = format!("http://127.0.0.1:{rest_port}");
-    let (_, report) = probe_json(d, &["--cluster", &url]);
+    // Anonymous discovery cannot read ports from a REST endpoint that demands a certificate:
+    // discovery uses the upstream identity (the only one REST admits, trusted as pinned); the
+    // probes themselves stay anonymous.
+    let url = format!("https://127.0.0.1:{rest_port}");
+    let (cert, key) = (upstream.join("upstream.crt"), upstream.join("upstream.key"));
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let args = [
+        "--cluster",
+        url.as_str(),
+        "--cert",
+        cert,
+        "--key",
+        key,
+        "--ca",
+        cert,
+    ];
+    let (code, report) = probe_json(d, &args);
+    assert_eq!(
+        code, 0,
+        "every threat CLOSED, even without a gateway in front"
+    );
     assert_eq!(
         threat(&report, "impersonation of cluster components"),
         "CLOSED"
@@ -228,20 +255,21 @@ fn flinkguard_internal_tls_is_closed_on_every_internal_endpoint() {
             }
         }
     }
-    // REST itself is plain on loopback here, for a gateway to sit in front: still open.
-    assert_eq!(
-        findings(&report, "FG-PROBE-001", rest_port)[0]["status"],
-        "OPEN"
-    );
-    // web_submit is false: no jar upload.
-    assert_eq!(
-        findings(&report, "FG-PROBE-002", rest_port)[0]["status"],
-        "CLOSED"
-    );
-    eprintln!(
-        "upload evidence: {}",
-        findings(&report, "FG-PROBE-002", rest_port)[0]["evidence"]
-    );
+    // REST itself admits only the gateway's identity: nothing anonymous gets through.
+    let rest = endpoint(&report, rest_port);
+    assert_eq!(rest["client_certificate_required"], true, "{rest}");
+    for id in [
+        "FG-PROBE-001",
+        "FG-PROBE-002",
+        "FG-PROBE-003",
+        "FG-PROBE-007",
+    ] {
+        assert_eq!(
+            findings(&report, id, rest_port)[0]["status"],
+            "CLOSED",
+            "{id}"
+        );
+    }
 }
 
 /// Internal SSL on with Flink's default protocol (TLS 1.2) and a suite list that adds Flink

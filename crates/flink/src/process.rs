@@ -538,6 +538,9 @@ pub fn fetch_overview(rest_url: &str, timeout: Duration) -> Result<ClusterOvervi
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         .http_status_as_error(false)
+        // A REST endpoint that switched to TLS answers plain HTTP with a redirect to https:
+        // that is an error to report (with its status), not a hop to follow.
+        .max_redirects(0)
         .proxy(None)
         .build()
         .into();
