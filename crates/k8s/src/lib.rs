@@ -230,3 +230,65 @@ fn check_no_secret_in_config_maps(
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn config_map(value: &str) -> Manifests {
+        Manifests {
+            files: vec![ManifestFile {
+                name: "configmaps.yaml",
+                objects: vec![serde_json::json!({
+                    "kind": "ConfigMap",
+                    "metadata": {"name": "cm"},
+                    "data": {"a": value},
+                })],
+                secret: false,
+            }],
+        }
+    }
+
+    #[test]
+    fn a_password_or_private_key_in_a_config_map_is_refused() {
+        let secrets = vec!["s3cret-password".to_owned()];
+        assert!(check_no_secret_in_config_maps(&config_map("x: 1"), &secrets).is_ok());
+        let err = check_no_secret_in_config_maps(&config_map("p: s3cret-password"), &secrets)
+            .unwrap_err();
+        assert!(matches!(err, K8sError::SecretInConfigMap(ref n) if n == "cm"));
+        assert!(
+            check_no_secret_in_config_maps(
+                &config_map("-----BEGIN PRIVATE KEY-----\nAAAA"),
+                &secrets
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn the_kustomization_lists_every_file() {
+        let manifests = config_map("x");
+        let k: serde_json::Value = serde_yaml_ng::from_str(&manifests.kustomization()).unwrap();
+        assert_eq!(k["resources"], serde_json::json!(["configmaps.yaml"]));
+        assert_eq!(k["kind"], "Kustomization");
+    }
+
+    #[test]
+    fn write_dir_refuses_foreign_content_and_replaces_with_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        fs::create_dir(&out).unwrap();
+        fs::write(out.join("other"), "x").unwrap();
+        let manifests = config_map("x");
+        assert!(matches!(
+            manifests.write_dir(&out, false),
+            Err(K8sError::OutNotEmpty(_))
+        ));
+        assert!(out.join("other").exists());
+        manifests.write_dir(&out, true).unwrap();
+        assert!(!out.join("other").exists());
+        assert!(out.join(KUSTOMIZATION).is_file());
+        assert!(out.join("configmaps.yaml").is_file());
+    }
+}

@@ -317,3 +317,52 @@ fn pod_flinkguard_yaml(config: &Config, ports: &Ports) -> String {
     pod.gateway.ownership_file = state.join("ownership.redb");
     pod.to_yaml()
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_paths_move_to_the_mount_point_and_host_paths_never_survive() {
+        let root = Path::new("/home/me/prod/pki");
+        let mut s = FlinkSettings::default();
+        s.set(
+            "security.ssl.internal.keystore",
+            SettingValue::Str("/home/me/prod/pki/internal.p12".into()),
+        );
+        s.set("rest.port", SettingValue::Int(8081));
+        let moved = move_store_paths(&s, root).unwrap();
+        assert_eq!(
+            moved.get("security.ssl.internal.keystore"),
+            Some(&SettingValue::Str("/opt/flink/pki/internal.p12".into()))
+        );
+        assert_eq!(moved.get("rest.port"), Some(&SettingValue::Int(8081)));
+
+        s.set(
+            "env.java.opts.all",
+            SettingValue::Str("-Dx=/home/me/prod/pki/other".into()),
+        );
+        let err = move_store_paths(&s, root).unwrap_err().to_string();
+        assert!(err.contains("env.java.opts.all"), "{err}");
+    }
+
+    #[test]
+    fn internal_ports_are_fixed_in_the_flink_config() {
+        let ports = Ports::new(6123, 8081);
+        let s = cluster_settings(&ports, &KubernetesSection::default());
+        for key in [
+            "jobmanager.rpc.port",
+            "blob.server.port",
+            "taskmanager.rpc.port",
+            "taskmanager.data.port",
+        ] {
+            let value = s.get(key).unwrap().to_string();
+            assert!(value.parse::<u16>().is_ok_and(|p| p != 0), "{key}: {value}");
+        }
+        assert_eq!(
+            s.get("jobmanager.rpc.address").unwrap().to_string(),
+            crate::objects::JOBMANAGER
+        );
+    }
+}
