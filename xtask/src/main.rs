@@ -123,11 +123,13 @@ fn install_kubernetes_validate() -> Result<()> {
         eprintln!("xtask: kubernetes-validate cached in {}", venv.display());
         return Ok(());
     }
-    eprintln!("xtask: installing {KUBERNETES_VALIDATE} into {}", venv.display());
+    eprintln!(
+        "xtask: installing {KUBERNETES_VALIDATE} into {}",
+        venv.display()
+    );
     run(Command::new("python3").arg("-m").arg("venv").arg(&venv))
         .context("creating the venv (Debian: apt-get install python3-venv)")?;
-    run(Command::new(venv.join("bin/pip"))
-        .args(["install", "-q", KUBERNETES_VALIDATE]))?;
+    run(Command::new(venv.join("bin/pip")).args(["install", "-q", KUBERNETES_VALIDATE]))?;
     if !works() {
         bail!("{} does not run after installing it", tool.display());
     }

@@ -89,7 +89,10 @@ fn pki_secrets(pki: &Path) -> Vec<String> {
             }
         }
     }
-    assert!(found.len() >= 4, "expected passwords and keys under {pki:?}");
+    assert!(
+        found.len() >= 4,
+        "expected passwords and keys under {pki:?}"
+    );
     found
 }
 
@@ -149,7 +152,10 @@ fn rendered_objects_carry_the_security_properties() {
     for pod in &pods {
         assert_eq!(pod["automountServiceAccountToken"], false);
         assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
-        assert_eq!(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
+        assert_eq!(
+            pod["securityContext"]["seccompProfile"]["type"],
+            "RuntimeDefault"
+        );
         let containers = pod["containers"]
             .as_array()
             .unwrap()
@@ -162,11 +168,18 @@ fn rendered_objects_carry_the_security_properties() {
             assert!(sc["runAsUser"].as_u64().unwrap() > 0, "{name}");
             assert_eq!(sc["readOnlyRootFilesystem"], true, "{name}");
             assert_eq!(sc["allowPrivilegeEscalation"], false, "{name}");
-            assert_eq!(sc["capabilities"]["drop"], serde_json::json!(["ALL"]), "{name}");
+            assert_eq!(
+                sc["capabilities"]["drop"],
+                serde_json::json!(["ALL"]),
+                "{name}"
+            );
             assert_eq!(sc["seccompProfile"]["type"], "RuntimeDefault", "{name}");
             for limit in ["requests", "limits"] {
                 for resource in ["cpu", "memory"] {
-                    assert!(c["resources"][limit][resource].is_string(), "{name} {limit}");
+                    assert!(
+                        c["resources"][limit][resource].is_string(),
+                        "{name} {limit}"
+                    );
                 }
             }
         }
@@ -224,7 +237,10 @@ fn rendered_objects_carry_the_security_properties() {
     );
     let tm: Value =
         serde_yaml_ng::from_str(&secret_file(&objects, "flink-tm-config", "config.yaml")).unwrap();
-    assert!(tm["security"]["ssl"]["rest"].is_null(), "TaskManagers get no REST identity");
+    assert!(
+        tm["security"]["ssl"]["rest"].is_null(),
+        "TaskManagers get no REST identity"
+    );
     let rest_port = flink["rest"]["port"].as_u64().unwrap();
 
     // The only Service port for REST is the gateway's; Flink's REST port is nowhere.
@@ -267,7 +283,10 @@ fn validate(out: &Path) {
         String::from_utf8_lossy(&result.stdout),
         String::from_utf8_lossy(&result.stderr)
     );
-    assert!(result.status.success(), "kubernetes-validate failed:\n{report}");
+    assert!(
+        result.status.success(),
+        "kubernetes-validate failed:\n{report}"
+    );
     assert!(!report.contains("ERROR"), "{report}");
 }
 
@@ -309,7 +328,10 @@ fn refuses_a_non_empty_out_dir_unless_forced() {
     fs::write(out.join("precious.txt"), "keep me").unwrap();
     let result = flinkguard(dir.path(), &["render", "k8s", "--out", "out"]);
     expect_input_error(&result, &["out", "--force"]);
-    assert_eq!(fs::read_to_string(out.join("precious.txt")).unwrap(), "keep me");
+    assert_eq!(
+        fs::read_to_string(out.join("precious.txt")).unwrap(),
+        "keep me"
+    );
 
     flinkguard_ok(dir.path(), &["render", "k8s", "--out", "out", "--force"]);
     assert!(!out.join("precious.txt").exists());

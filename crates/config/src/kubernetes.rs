@@ -113,7 +113,9 @@ impl KubernetesSection {
             if !is_dns_label(ns) {
                 return Err((
                     "kubernetes.ingress_from.namespaces",
-                    format!("`{ns}` is not a namespace name (1-63 lowercase letters, digits or '-')"),
+                    format!(
+                        "`{ns}` is not a namespace name (1-63 lowercase letters, digits or '-')"
+                    ),
                 ));
             }
         }
@@ -131,7 +133,10 @@ impl KubernetesSection {
             if !names.insert(target.name.as_str()) {
                 return Err((
                     "kubernetes.egress",
-                    format!("name `{}` is listed twice; give each target its own name", target.name),
+                    format!(
+                        "name `{}` is listed twice; give each target its own name",
+                        target.name
+                    ),
                 ));
             }
             if target.cidrs.is_empty() || target.ports.is_empty() {

@@ -220,7 +220,9 @@ fn check_no_secret_in_config_maps(
         let data: BTreeMap<String, String> =
             serde_json::from_value(object["data"].clone()).unwrap_or_default();
         for value in data.values() {
-            if secrets.iter().any(|s| !s.is_empty() && value.contains(s.as_str()))
+            if secrets
+                .iter()
+                .any(|s| !s.is_empty() && value.contains(s.as_str()))
                 || value.contains("PRIVATE KEY-----")
             {
                 let name = object["metadata"]["name"].as_str().unwrap_or("?");

@@ -103,7 +103,11 @@ pub(crate) fn build(inputs: &Inputs) -> Vec<ManifestFile> {
             false,
         ),
         file("secrets.yaml", secrets(inputs), true),
-        file("configmaps.yaml", vec![flinkguard_config_map(inputs)], false),
+        file(
+            "configmaps.yaml",
+            vec![flinkguard_config_map(inputs)],
+            false,
+        ),
         file("jobmanager.yaml", vec![jobmanager(inputs)], false),
         file("taskmanager.yaml", vec![taskmanager(inputs)], false),
         file("services.yaml", services(inputs), false),
@@ -386,7 +390,9 @@ fn taskmanager(inputs: &Inputs) -> Value {
     let p = &inputs.ports;
     let (volumes, init) = flink_pod_parts(inputs, TM_FLINK_CONFIG, false);
     let mut env = flink_env();
-    env.push(json!({"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}));
+    env.push(
+        json!({"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}),
+    );
     let flink = json!({
         "name": "taskmanager",
         "image": inputs.flink_image,
@@ -551,7 +557,9 @@ fn network_policies(inputs: &Inputs) -> Vec<Value> {
     let mut sources: Vec<Value> = from
         .namespaces
         .iter()
-        .map(|ns| json!({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}))
+        .map(
+            |ns| json!({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}),
+        )
         .collect();
     sources.extend(
         from.cidrs

@@ -128,11 +128,7 @@ impl Inputs {
                 "upstream/upstream.crt",
                 &pki.upstream_cert(),
             )?,
-            secret_file(
-                "upstream.key",
-                "upstream/upstream.key",
-                &pki.upstream_key(),
-            )?,
+            secret_file("upstream.key", "upstream/upstream.key", &pki.upstream_key())?,
         ];
         let link_keys = flinkguard_signedlink::link_keys_file(&pki);
         gateway_files.push(secret_file(
@@ -287,7 +283,10 @@ fn cluster_settings(ports: &Ports, k8s: &KubernetesSection) -> FlinkSettings {
     s.set("jobmanager.bind-host", str("0.0.0.0"));
     s.set("blob.server.port", str(&ports.blob.to_string()));
     s.set("taskmanager.bind-host", str("0.0.0.0"));
-    s.set("taskmanager.rpc.port", str(&ports.taskmanager_rpc.to_string()));
+    s.set(
+        "taskmanager.rpc.port",
+        str(&ports.taskmanager_rpc.to_string()),
+    );
     s.set("taskmanager.data.port", int(ports.taskmanager_data));
     s.set(
         "taskmanager.numberOfTaskSlots",
@@ -313,7 +312,11 @@ fn pod_flinkguard_yaml(config: &Config, ports: &Ports) -> String {
     pod.gateway.upstream_ca_file = None;
     pod.gateway.upstream_client_cert_file = Some(pki.join("upstream/upstream.crt"));
     pod.gateway.upstream_client_key_file = Some(pki.join("upstream/upstream.key"));
-    pod.gateway.audit_file = pod.gateway.audit_file.as_ref().map(|_| state.join("audit.jsonl"));
+    pod.gateway.audit_file = pod
+        .gateway
+        .audit_file
+        .as_ref()
+        .map(|_| state.join("audit.jsonl"));
     pod.gateway.ownership_file = state.join("ownership.redb");
     pod.to_yaml()
 }
