@@ -82,9 +82,8 @@ fn pki_secrets(pki: &Path) -> Vec<String> {
             let Ok(text) = fs::read_to_string(&path) else {
                 continue;
             };
-            if path.extension().is_some_and(|e| e == "password") {
-                found.push(text.trim().to_owned());
-            } else if text.contains("PRIVATE KEY-----") {
+            let password = path.extension().is_some_and(|e| e == "password");
+            if password || text.contains("PRIVATE KEY-----") {
                 found.push(text.trim().to_owned());
             }
         }
