@@ -24,6 +24,8 @@ pub(crate) struct K8sArgs {
 
 pub(crate) fn k8s(args: &K8sArgs) -> Result<Outcome> {
     let loaded = Config::load(&args.config.config)?;
+    // Before rendering: rendering may create the gateway's token and link keys in the PKI.
+    flinkguard_k8s::check_out_dir(&args.out, args.force)?;
     let manifests = flinkguard_k8s::render(&loaded)?;
     manifests.write_dir(&args.out, args.force)?;
     let count = manifests.objects().count();

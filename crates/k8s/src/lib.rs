@@ -130,14 +130,7 @@ impl Manifests {
     /// Writes every file into `out`, all or nothing: into a temporary sibling directory first,
     /// renamed into place at the end. A non-empty `out` is replaced only with `force`.
     pub fn write_dir(&self, out: &Path, force: bool) -> Result<(), K8sError> {
-        let occupied = match fs::read_dir(out) {
-            Ok(mut entries) => entries.next().is_some(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-            Err(e) => return Err(io(out)(e)),
-        };
-        if occupied && !force {
-            return Err(K8sError::OutNotEmpty(out.to_owned()));
-        }
+        check_out_dir(out, force)?;
         let parent = out
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -182,6 +175,20 @@ impl Manifests {
         }
         Ok(())
     }
+}
+
+/// Refuses an output directory that holds something, unless `force`: checked before
+/// rendering too, so a refused run changes nothing.
+pub fn check_out_dir(out: &Path, force: bool) -> Result<(), K8sError> {
+    let occupied = match fs::read_dir(out) {
+        Ok(mut entries) => entries.next().is_some(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(io(out)(e)),
+    };
+    if occupied && !force {
+        return Err(K8sError::OutNotEmpty(out.to_owned()));
+    }
+    Ok(())
 }
 
 #[cfg(unix)]
