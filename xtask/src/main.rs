@@ -14,7 +14,12 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("keytool", "openjdk-17-jdk-headless"),
     ("curl", "curl"),
     ("openssl", "openssl"),
+    ("python3", "python3-venv"),
 ];
+
+/// Validates rendered Kubernetes manifests offline (tests of `flinkguard render k8s`), pinned
+/// so a new release cannot change what passes.
+const KUBERNETES_VALIDATE: &str = "kubernetes-validate==1.37.0";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -97,6 +102,36 @@ fn prepare() -> Result<()> {
             _ => {}
         })
         .with_context(|| format!("installing Flink {version}"))?;
+    }
+    install_kubernetes_validate()?;
+    Ok(())
+}
+
+/// `~/.cache/flinkguard/venv-k8s/bin/kubernetes-validate`, where the render tests look for it.
+/// Quick when already there: one `--version` call.
+fn install_kubernetes_validate() -> Result<()> {
+    let home = std::env::var_os("HOME").context("HOME is not set")?;
+    let venv = std::path::Path::new(&home).join(".cache/flinkguard/venv-k8s");
+    let tool = venv.join("bin/kubernetes-validate");
+    let works = || {
+        Command::new(&tool)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if works() {
+        eprintln!("xtask: kubernetes-validate cached in {}", venv.display());
+        return Ok(());
+    }
+    eprintln!(
+        "xtask: installing {KUBERNETES_VALIDATE} into {}",
+        venv.display()
+    );
+    run(Command::new("python3").arg("-m").arg("venv").arg(&venv))
+        .context("creating the venv (Debian: apt-get install python3-venv)")?;
+    run(Command::new(venv.join("bin/pip")).args(["install", "-q", KUBERNETES_VALIDATE]))?;
+    if !works() {
+        bail!("{} does not run after installing it", tool.display());
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ mod cmd_local;
 mod cmd_pki;
 mod cmd_policy;
 mod cmd_probe;
+mod cmd_render;
 mod cmd_sign;
 mod cmd_token;
 mod sarif;
@@ -67,6 +68,10 @@ Examples:
   flinkguard flink-config --flink-version 1.20.3            # flat flink-conf.yaml lines
   flinkguard flink-config --merge conf/config.yaml --out conf/config.yaml")]
     FlinkConfig(cmd_flink_config::FlinkConfigArgs),
+
+    /// Render a hardened deployment: Kubernetes manifests with the gateway as side-car.
+    #[command(subcommand)]
+    Render(RenderCommand),
 
     /// Run the gateway: TLS with client certificates in front of Flink's REST API, every
     /// request authorized by the Flink operation it performs and audited (JSON lines on stdout).
@@ -131,6 +136,19 @@ Examples:
 
     /// Show whether the processes `up` started are running and reachable.
     Status(cmd_local::StatusArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum RenderCommand {
+    /// Plain manifests and a kustomization.yaml (`kubectl apply -k DIR`): restricted pod
+    /// security, Secrets from the PKI, default-deny NetworkPolicies, REST on loopback behind
+    /// the gateway side-car.
+    #[command(after_help = "\
+Examples:
+  flinkguard render k8s --out deploy/k8s
+  flinkguard render k8s --config prod/flinkguard.yaml --out deploy/prod --force
+  kubectl apply -k deploy/k8s")]
+    K8s(cmd_render::K8sArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -261,6 +279,7 @@ fn main() -> ExitCode {
         Command::Audit(args) => cmd_audit::audit(&args),
         Command::Probe(args) => cmd_probe::probe(&args),
         Command::FlinkConfig(args) => cmd_flink_config::run(&args),
+        Command::Render(RenderCommand::K8s(args)) => cmd_render::k8s(&args),
         Command::Gateway(args) => cmd_gateway::run(&args),
         Command::Policy(PolicyCommand::Check(args)) => cmd_policy::check(&args),
         Command::Jobs(JobsCommand::Adopt(args)) => cmd_jobs::adopt(&args),

@@ -16,11 +16,13 @@ use flinkguard_pki::{DnsName, KeyAlgorithm, PkiLayout, ValidityDays};
 use flinkguard_policy::{Policy, PolicyConfig};
 
 mod gateway;
+mod kubernetes;
 
 pub use gateway::{
     AuthorizationWebhook, Cidr, ClientCertificates, GatewaySection, GroupAttribute, JwtIssuer,
     Timeouts, TrustedProxies,
 };
+pub use kubernetes::{EgressTarget, IngressFrom, KubernetesSection};
 
 /// The file name commands look for by default.
 pub const FILE_NAME: &str = "flinkguard.yaml";
@@ -47,6 +49,9 @@ pub struct Config {
     /// Who may do what through the gateway: roles and bindings. Default deny.
     #[serde(default)]
     pub policy: PolicyConfig,
+    /// How `flinkguard render k8s` deploys this cluster on Kubernetes (optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<KubernetesSection>,
 }
 
 /// The user `flinkguard init` binds to the admin role, and whose client certificate `up`
@@ -171,6 +176,7 @@ impl Config {
                 anonymous_role: None,
                 paths: Default::default(),
             },
+            kubernetes: None,
         }
     }
 
@@ -294,6 +300,9 @@ impl Config {
         }
         Policy::new(&self.policy).map_err(|e| ("policy", e.to_string()))?;
         self.gateway.check()?;
+        if let Some(k8s) = &self.kubernetes {
+            k8s.check()?;
+        }
         if self.gateway.listen.port() == self.flink.rest_port {
             return Err((
                 "gateway.listen",

@@ -1,0 +1,366 @@
+//! `flinkguard render k8s`: the real binary after `flinkguard init`; every property is checked
+//! on the parsed objects, and every object is validated by `kubernetes-validate --strict`.
+// Test code: a failed step should fail the test loudly, with its reason.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use base64::Engine as _;
+use common::{expect_input_error, flinkguard, flinkguard_ok};
+use serde_json::Value;
+
+const KUBERNETES: &str = "kubernetes:
+  namespace: flink-prod
+  taskmanagers: 2
+  ingress_from:
+    namespaces: [ingress-nginx]
+    cidrs: [10.20.0.0/16]
+  egress:
+  - name: kafka
+    cidrs: [10.30.0.0/24]
+    ports: [9093]
+";
+
+fn setup(dir: &Path, kubernetes: &str) {
+    flinkguard_ok(dir, &["init", "--quiet"]);
+    let path = dir.join("flinkguard.yaml");
+    let mut text = fs::read_to_string(&path).unwrap();
+    text.push_str(kubernetes);
+    fs::write(&path, text).unwrap();
+}
+
+/// Every object of every file the kustomization lists, with its file name.
+fn load(out: &Path) -> Vec<(String, Value)> {
+    let kustomization: Value =
+        serde_yaml_ng::from_str(&fs::read_to_string(out.join("kustomization.yaml")).unwrap())
+            .unwrap();
+    let mut objects = Vec::new();
+    for file in kustomization["resources"].as_array().unwrap() {
+        let name = file.as_str().unwrap();
+        let text = fs::read_to_string(out.join(name)).unwrap();
+        for doc in serde_yaml_ng::Deserializer::from_str(&text) {
+            let value: Value = serde::Deserialize::deserialize(doc).unwrap();
+            objects.push((name.to_owned(), value));
+        }
+    }
+    objects
+}
+
+fn kind<'a>(objects: &'a [(String, Value)], kind: &str) -> Vec<&'a Value> {
+    objects
+        .iter()
+        .map(|(_, o)| o)
+        .filter(|o| o["kind"] == kind)
+        .collect()
+}
+
+fn pod_specs(objects: &[(String, Value)]) -> Vec<&Value> {
+    objects
+        .iter()
+        .map(|(_, o)| o)
+        .filter(|o| o["kind"] == "Deployment" || o["kind"] == "StatefulSet")
+        .map(|o| &o["spec"]["template"]["spec"])
+        .collect()
+}
+
+/// The secret values of the PKI: every password file and every PEM private key.
+fn pki_secrets(pki: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut dirs = vec![pki.to_owned()];
+    while let Some(dir) = dirs.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let Ok(text) = fs::read_to_string(&path) else {
+                continue;
+            };
+            let password = path.extension().is_some_and(|e| e == "password");
+            if password || text.contains("PRIVATE KEY-----") {
+                found.push(text.trim().to_owned());
+            }
+        }
+    }
+    assert!(
+        found.len() >= 4,
+        "expected passwords and keys under {pki:?}"
+    );
+    found
+}
+
+fn secret_file(objects: &[(String, Value)], secret: &str, key: &str) -> String {
+    let object = kind(objects, "Secret")
+        .into_iter()
+        .find(|o| o["metadata"]["name"] == secret)
+        .unwrap();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(object["data"][key].as_str().unwrap())
+        .unwrap();
+    String::from_utf8(bytes).unwrap()
+}
+
+#[test]
+fn rendered_objects_carry_the_security_properties() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path(), KUBERNETES);
+    flinkguard_ok(dir.path(), &["render", "k8s", "--out", "out"]);
+    let out = dir.path().join("out");
+    let objects = load(&out);
+
+    // The kustomization lists exactly the files written.
+    let written: BTreeSet<String> = fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "kustomization.yaml")
+        .collect();
+    let listed: BTreeSet<String> = objects.iter().map(|(f, _)| f.clone()).collect();
+    assert_eq!(written, listed);
+
+    // Labels and namespace on every object.
+    for (file, object) in &objects {
+        let labels = &object["metadata"]["labels"];
+        for key in ["name", "instance", "component", "part-of", "managed-by"] {
+            assert!(
+                labels[format!("app.kubernetes.io/{key}")].is_string(),
+                "{file}: {} lacks app.kubernetes.io/{key}",
+                object["metadata"]["name"]
+            );
+        }
+        if object["kind"] != "Namespace" {
+            assert_eq!(object["metadata"]["namespace"], "flink-prod", "{file}");
+        }
+    }
+    let namespace = kind(&objects, "Namespace")[0];
+    for mode in ["enforce", "audit", "warn"] {
+        assert_eq!(
+            namespace["metadata"]["labels"][format!("pod-security.kubernetes.io/{mode}")],
+            "restricted"
+        );
+    }
+
+    // Every pod and container is locked down.
+    let pods = pod_specs(&objects);
+    assert_eq!(pods.len(), 2);
+    for pod in &pods {
+        assert_eq!(pod["automountServiceAccountToken"], false);
+        assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+        assert_eq!(
+            pod["securityContext"]["seccompProfile"]["type"],
+            "RuntimeDefault"
+        );
+        let containers = pod["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(pod["initContainers"].as_array().unwrap());
+        for c in containers {
+            let sc = &c["securityContext"];
+            let name = &c["name"];
+            assert_eq!(sc["runAsNonRoot"], true, "{name}");
+            assert!(sc["runAsUser"].as_u64().unwrap() > 0, "{name}");
+            assert_eq!(sc["readOnlyRootFilesystem"], true, "{name}");
+            assert_eq!(sc["allowPrivilegeEscalation"], false, "{name}");
+            assert_eq!(
+                sc["capabilities"]["drop"],
+                serde_json::json!(["ALL"]),
+                "{name}"
+            );
+            assert_eq!(sc["seccompProfile"]["type"], "RuntimeDefault", "{name}");
+            for limit in ["requests", "limits"] {
+                for resource in ["cpu", "memory"] {
+                    assert!(
+                        c["resources"][limit][resource].is_string(),
+                        "{name} {limit}"
+                    );
+                }
+            }
+        }
+    }
+    for account in kind(&objects, "ServiceAccount") {
+        assert_eq!(account["automountServiceAccountToken"], false);
+    }
+
+    // Default deny, in and out.
+    let policies = kind(&objects, "NetworkPolicy");
+    assert!(policies.iter().any(|p| {
+        p["spec"]["podSelector"] == serde_json::json!({})
+            && p["spec"]["policyTypes"] == serde_json::json!(["Ingress", "Egress"])
+            && p["spec"]["ingress"].is_null()
+            && p["spec"]["egress"].is_null()
+    }));
+    // No policy admits everyone: every rule names its peers and its ports.
+    for p in &policies {
+        for (direction, peers) in [("ingress", "from"), ("egress", "to")] {
+            for rule in p["spec"][direction].as_array().into_iter().flatten() {
+                assert!(!rule[peers].as_array().unwrap().is_empty(), "{p}");
+                assert!(!rule["ports"].as_array().unwrap().is_empty(), "{p}");
+            }
+        }
+    }
+    let gateway_ingress = policies
+        .iter()
+        .find(|p| p["metadata"]["name"] == "gateway-ingress")
+        .unwrap();
+    assert_eq!(
+        gateway_ingress["spec"]["ingress"][0]["ports"],
+        serde_json::json!([{"protocol": "TCP", "port": 8443}])
+    );
+
+    // No secret value in any ConfigMap.
+    let secrets = pki_secrets(&dir.path().join("pki"));
+    for config_map in kind(&objects, "ConfigMap") {
+        for (key, value) in config_map["data"].as_object().unwrap() {
+            let value = value.as_str().unwrap();
+            assert!(!value.contains("PRIVATE KEY"), "{key}");
+            for secret in &secrets {
+                assert!(!value.contains(secret.as_str()), "{key} holds a secret");
+            }
+        }
+    }
+
+    // The Flink config is the renderer's, REST on loopback, stores at the mount points.
+    let flink: Value =
+        serde_yaml_ng::from_str(&secret_file(&objects, "flink-jm-config", "config.yaml")).unwrap();
+    assert_eq!(flink["rest"]["bind-address"], "127.0.0.1");
+    assert_eq!(flink["security"]["ssl"]["internal"]["enabled"], true);
+    assert_eq!(
+        flink["security"]["ssl"]["internal"]["keystore"],
+        "/opt/flink/pki/internal.p12"
+    );
+    let tm: Value =
+        serde_yaml_ng::from_str(&secret_file(&objects, "flink-tm-config", "config.yaml")).unwrap();
+    assert!(
+        tm["security"]["ssl"]["rest"].is_null(),
+        "TaskManagers get no REST identity"
+    );
+    let rest_port = flink["rest"]["port"].as_u64().unwrap();
+
+    // The only Service port for REST is the gateway's; Flink's REST port is nowhere.
+    let mut rest_like = Vec::new();
+    for service in kind(&objects, "Service") {
+        for port in service["spec"]["ports"].as_array().unwrap() {
+            assert_ne!(port["port"].as_u64(), Some(rest_port), "{service}");
+            if port["name"] == "https" {
+                rest_like.push(service["metadata"]["name"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    assert_eq!(rest_like, ["flinkguard-gateway"]);
+    for pod in &pods {
+        for c in pod["containers"].as_array().unwrap() {
+            for port in c["ports"].as_array().into_iter().flatten() {
+                assert_ne!(port["containerPort"].as_u64(), Some(rest_port));
+            }
+        }
+    }
+
+    validate(&out);
+}
+
+/// Runs kubernetes-validate from the venv `cargo xtask prepare` installs.
+fn validate(out: &Path) {
+    let tool = kubernetes_validate();
+    let files: Vec<PathBuf> = fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !p.ends_with("kustomization.yaml"))
+        .collect();
+    let result = Command::new(&tool)
+        .args(["--strict", "-k", "1.30.0"])
+        .args(&files)
+        .output()
+        .unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&result.stdout),
+        String::from_utf8_lossy(&result.stderr)
+    );
+    assert!(
+        result.status.success(),
+        "kubernetes-validate failed:\n{report}"
+    );
+    assert!(!report.contains("ERROR"), "{report}");
+}
+
+fn kubernetes_validate() -> PathBuf {
+    let home = std::env::var_os("HOME").expect("HOME");
+    let tool = Path::new(&home).join(".cache/flinkguard/venv-k8s/bin/kubernetes-validate");
+    assert!(
+        tool.is_file(),
+        "{} is missing: run `cargo xtask prepare` to install kubernetes-validate",
+        tool.display()
+    );
+    tool
+}
+
+#[test]
+fn no_ingress_source_means_nobody_reaches_the_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path(), "");
+    flinkguard_ok(dir.path(), &["render", "k8s", "--out", "out"]);
+    let objects = load(&dir.path().join("out"));
+    for p in kind(&objects, "NetworkPolicy") {
+        for rule in p["spec"]["ingress"].as_array().into_iter().flatten() {
+            assert!(
+                !rule["ports"].to_string().contains("8443"),
+                "gateway port admitted without a configured source: {p}"
+            );
+        }
+    }
+    // Namespace defaults to cluster.name.
+    assert_eq!(kind(&objects, "Namespace")[0]["metadata"]["name"], "flink");
+}
+
+#[test]
+fn refuses_a_non_empty_out_dir_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path(), "");
+    let out = dir.path().join("out");
+    fs::create_dir(&out).unwrap();
+    fs::write(out.join("precious.txt"), "keep me").unwrap();
+    let result = flinkguard(dir.path(), &["render", "k8s", "--out", "out"]);
+    expect_input_error(&result, &["out", "--force"]);
+    assert_eq!(
+        fs::read_to_string(out.join("precious.txt")).unwrap(),
+        "keep me"
+    );
+
+    flinkguard_ok(dir.path(), &["render", "k8s", "--out", "out", "--force"]);
+    assert!(!out.join("precious.txt").exists());
+    assert!(out.join("kustomization.yaml").is_file());
+    // Nothing staged is left next to it.
+    let leftovers: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().starts_with(".flinkguard-render"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn missing_pki_is_one_error_naming_the_file_and_init() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path(), "");
+    fs::remove_file(dir.path().join("pki/internal.p12")).unwrap();
+    let result = flinkguard(dir.path(), &["render", "k8s", "--out", "out"]);
+    expect_input_error(&result, &["internal.p12", "flinkguard init"]);
+    assert!(!dir.path().join("out").exists(), "nothing half-written");
+}
+
+#[test]
+fn bad_kubernetes_section_names_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(
+        dir.path(),
+        "kubernetes:\n  egress:\n  - name: kafka\n    cidrs: []\n    ports: [9093]\n",
+    );
+    let result = flinkguard(dir.path(), &["render", "k8s", "--out", "out"]);
+    expect_input_error(&result, &["kubernetes.egress", "cidrs"]);
+}

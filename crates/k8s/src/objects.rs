@@ -1,0 +1,599 @@
+//! The Kubernetes objects, each built by a small function from [`Inputs`].
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+
+use crate::ManifestFile;
+use crate::pod_config::{
+    FLINK_PKI_DIR, GATEWAY_CONFIG_DIR, GATEWAY_PKI_DIR, GATEWAY_STATE_DIR, Inputs, SecretFile,
+};
+
+/// The JobManager's name: its Deployment, Service (`jobmanager.rpc.address`) and account.
+pub(crate) const JOBMANAGER: &str = "flink-jm";
+/// The TaskManagers' name: StatefulSet and headless Service, so pods are `flink-tm-0.flink-tm`.
+pub(crate) const TASKMANAGER: &str = "flink-tm";
+/// The gateway's Service.
+pub(crate) const GATEWAY: &str = "flinkguard-gateway";
+const FLINKGUARD_CONFIG: &str = "flinkguard-config";
+const JM_FLINK_CONFIG: &str = "flink-jm-config";
+const TM_FLINK_CONFIG: &str = "flink-tm-config";
+const INTERNAL_IDENTITY: &str = "flink-internal-identity";
+const REST_IDENTITY: &str = "flink-rest-identity";
+const GATEWAY_PKI: &str = "flinkguard-gateway-pki";
+/// The user (and group) of Flink's official image.
+const FLINK_UID: i64 = 9999;
+const FLINK_HOME: &str = "/opt/flink";
+const CONF_RW: &str = "/opt/flink/conf-rw";
+const CONF_SECRET: &str = "/opt/flink/conf-secret";
+
+/// Every port the rendered cluster uses. Flink's internal ports are fixed (Flink's defaults
+/// pick random ones for blob and data) so NetworkPolicies can name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ports {
+    /// JobManager RPC (`flink.rpc_port`).
+    pub jobmanager_rpc: u16,
+    /// JobManager blob server.
+    pub blob: u16,
+    /// TaskManager RPC.
+    pub taskmanager_rpc: u16,
+    /// TaskManager data exchange (shuffles between TaskManagers).
+    pub taskmanager_data: u16,
+    /// Flink REST, on the JobManager pod's loopback only.
+    pub rest: u16,
+    /// The gateway, the one port of the JobManager pod reachable from outside it.
+    pub gateway: u16,
+    /// The gateway's admin listener, loopback only.
+    pub gateway_admin: u16,
+}
+
+impl Ports {
+    /// The ports for these `flink.rpc_port` and `flink.rest_port`.
+    pub fn new(jobmanager_rpc: u16, rest: u16) -> Ports {
+        Ports {
+            jobmanager_rpc,
+            blob: 6124,
+            taskmanager_rpc: 6122,
+            taskmanager_data: 6121,
+            rest,
+            gateway: 8443,
+            gateway_admin: 8444,
+        }
+    }
+}
+
+fn labels(inputs: &Inputs, component: &str) -> Value {
+    json!({
+        "app.kubernetes.io/name": "flink",
+        "app.kubernetes.io/instance": inputs.instance,
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/part-of": "flinkguard",
+        "app.kubernetes.io/managed-by": "flinkguard",
+    })
+}
+
+/// The labels that select a component's pods (a subset of [`labels`], stable across versions).
+fn selector(inputs: &Inputs, component: &str) -> Value {
+    json!({
+        "app.kubernetes.io/name": "flink",
+        "app.kubernetes.io/instance": inputs.instance,
+        "app.kubernetes.io/component": component,
+    })
+}
+
+fn metadata(inputs: &Inputs, name: &str, component: &str) -> Value {
+    json!({"name": name, "namespace": inputs.namespace, "labels": labels(inputs, component)})
+}
+
+/// Builds every file.
+pub(crate) fn build(inputs: &Inputs) -> Vec<ManifestFile> {
+    let file = |name, objects, secret| ManifestFile {
+        name,
+        objects,
+        secret,
+    };
+    vec![
+        file("namespace.yaml", vec![namespace(inputs)], false),
+        file(
+            "serviceaccounts.yaml",
+            vec![
+                service_account(inputs, JOBMANAGER, "jobmanager"),
+                service_account(inputs, TASKMANAGER, "taskmanager"),
+            ],
+            false,
+        ),
+        file("secrets.yaml", secrets(inputs), true),
+        file(
+            "configmaps.yaml",
+            vec![flinkguard_config_map(inputs)],
+            false,
+        ),
+        file("jobmanager.yaml", vec![jobmanager(inputs)], false),
+        file("taskmanager.yaml", vec![taskmanager(inputs)], false),
+        file("services.yaml", services(inputs), false),
+        file("networkpolicies.yaml", network_policies(inputs), false),
+    ]
+}
+
+fn namespace(inputs: &Inputs) -> Value {
+    let mut labels = labels(inputs, "namespace");
+    for mode in ["enforce", "audit", "warn"] {
+        labels[format!("pod-security.kubernetes.io/{mode}")] = json!("restricted");
+        labels[format!("pod-security.kubernetes.io/{mode}-version")] = json!("latest");
+    }
+    json!({
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": inputs.namespace, "labels": labels},
+    })
+}
+
+fn service_account(inputs: &Inputs, name: &str, component: &str) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": metadata(inputs, name, component),
+        "automountServiceAccountToken": false,
+    })
+}
+
+fn secret(inputs: &Inputs, name: &str, component: &str, files: &[SecretFile]) -> Value {
+    let mut data = serde_json::Map::new();
+    for file in files {
+        data.insert(file.key.clone(), json!(STANDARD.encode(&file.bytes)));
+    }
+    json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": metadata(inputs, name, component),
+        "type": "Opaque",
+        "immutable": false,
+        "data": data,
+    })
+}
+
+fn text_file(key: &str, text: &str) -> SecretFile {
+    SecretFile {
+        key: key.to_owned(),
+        path: key.to_owned(),
+        bytes: text.as_bytes().to_vec(),
+    }
+}
+
+fn secrets(inputs: &Inputs) -> Vec<Value> {
+    let file = inputs.flink_config_file;
+    vec![
+        // The whole Flink config is a Secret: Flink reads keystore passwords only from its
+        // config file, and a split ConfigMap + Secret would need a merge step at start.
+        secret(
+            inputs,
+            JM_FLINK_CONFIG,
+            "jobmanager",
+            &[text_file(file, &inputs.jobmanager_flink_config)],
+        ),
+        secret(
+            inputs,
+            TM_FLINK_CONFIG,
+            "taskmanager",
+            &[text_file(file, &inputs.taskmanager_flink_config)],
+        ),
+        secret(
+            inputs,
+            INTERNAL_IDENTITY,
+            "flink",
+            std::slice::from_ref(&inputs.internal_store),
+        ),
+        secret(
+            inputs,
+            REST_IDENTITY,
+            "jobmanager",
+            std::slice::from_ref(&inputs.upstream_store),
+        ),
+        secret(inputs, GATEWAY_PKI, "gateway", &inputs.gateway_files),
+    ]
+}
+
+fn flinkguard_config_map(inputs: &Inputs) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata(inputs, FLINKGUARD_CONFIG, "gateway"),
+        "data": {"flinkguard.yaml": inputs.flinkguard_yaml},
+    })
+}
+
+fn container_security() -> Value {
+    json!({
+        "runAsNonRoot": true,
+        "runAsUser": FLINK_UID,
+        "runAsGroup": FLINK_UID,
+        "allowPrivilegeEscalation": false,
+        "readOnlyRootFilesystem": true,
+        "privileged": false,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    })
+}
+
+fn pod_security() -> Value {
+    json!({
+        "runAsNonRoot": true,
+        "runAsUser": FLINK_UID,
+        "runAsGroup": FLINK_UID,
+        "fsGroup": FLINK_UID,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    })
+}
+
+fn resources(cpu_request: &str, cpu_limit: &str, memory: &str) -> Value {
+    // Memory request = limit: Flink sizes its JVM to the process size, never beyond it.
+    json!({
+        "requests": {"cpu": cpu_request, "memory": memory},
+        "limits": {"cpu": cpu_limit, "memory": memory},
+    })
+}
+
+fn mount(name: &str, path: &str, read_only: bool) -> Value {
+    json!({"name": name, "mountPath": path, "readOnly": read_only})
+}
+
+fn empty_dir(name: &str, memory: bool) -> Value {
+    if memory {
+        // Holds the Flink config with its passwords: kept off the node's disk.
+        json!({"name": name, "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}})
+    } else {
+        json!({"name": name, "emptyDir": {"sizeLimit": "2Gi"}})
+    }
+}
+
+/// One Secret as a source of a projected volume, each file at its path under the mount.
+fn projected_secret(secret: &str, files: &[SecretFile]) -> Value {
+    json!({"secret": {
+        "name": secret,
+        "items": files.iter().map(|f| json!({"key": f.key, "path": f.path})).collect::<Vec<_>>(),
+    }})
+}
+
+/// The volumes and init container every Flink pod shares: Flink's image rewrites conf/ at
+/// start (its entrypoint edits config files in place), which a read-only root forbids. The pod
+/// runs Flink's scripts directly instead, with FLINK_CONF_DIR on an in-memory emptyDir that an
+/// init container fills with the image's log4j settings and the rendered config.
+fn flink_pod_parts(inputs: &Inputs, config_secret: &str, jobmanager: bool) -> (Vec<Value>, Value) {
+    let file = inputs.flink_config_file;
+    let mut pki_sources = vec![projected_secret(
+        INTERNAL_IDENTITY,
+        std::slice::from_ref(&inputs.internal_store),
+    )];
+    if jobmanager {
+        pki_sources.push(projected_secret(
+            REST_IDENTITY,
+            std::slice::from_ref(&inputs.upstream_store),
+        ));
+    }
+    let volumes = vec![
+        json!({"name": "flink-pki", "projected": {
+            "defaultMode": 0o440,
+            "sources": pki_sources,
+        }}),
+        json!({"name": "flink-config-secret", "secret": {
+            "secretName": config_secret, "defaultMode": 0o440,
+        }}),
+        empty_dir("flink-conf", true),
+        empty_dir("flink-log", false),
+        empty_dir("tmp", false),
+    ];
+    let init = json!({
+        "name": "flink-conf",
+        "image": inputs.flink_image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["sh", "-c", format!(
+            "cp {FLINK_HOME}/conf/log4j-console.properties {CONF_RW}/ && cp {CONF_SECRET}/{file} {CONF_RW}/{file}"
+        )],
+        "securityContext": container_security(),
+        "resources": resources("100m", "500m", "64Mi"),
+        "volumeMounts": [
+            mount("flink-config-secret", CONF_SECRET, true),
+            mount("flink-conf", CONF_RW, false),
+        ],
+    });
+    (volumes, init)
+}
+
+fn flink_env() -> Vec<Value> {
+    vec![
+        json!({"name": "FLINK_CONF_DIR", "value": CONF_RW}),
+        json!({"name": "FLINK_LOG_DIR", "value": "/opt/flink/log"}),
+    ]
+}
+
+fn flink_mounts() -> Vec<Value> {
+    vec![
+        mount("flink-pki", FLINK_PKI_DIR, true),
+        mount("flink-conf", CONF_RW, false),
+        mount("flink-log", "/opt/flink/log", false),
+        mount("tmp", "/tmp", false),
+    ]
+}
+
+fn port(name: &str, number: u16) -> Value {
+    json!({"name": name, "containerPort": number, "protocol": "TCP"})
+}
+
+fn jobmanager(inputs: &Inputs) -> Value {
+    let p = &inputs.ports;
+    let (mut volumes, init) = flink_pod_parts(inputs, JM_FLINK_CONFIG, true);
+    volumes.push(json!({"name": "gateway-config", "configMap": {
+        "name": FLINKGUARD_CONFIG, "defaultMode": 0o440,
+    }}));
+    volumes.push(json!({"name": "gateway-pki", "secret": {
+        "secretName": GATEWAY_PKI,
+        "defaultMode": 0o440,
+        "items": inputs.gateway_files.iter().map(|f| json!({"key": f.key, "path": f.path})).collect::<Vec<_>>(),
+    }}));
+    volumes.push(empty_dir("gateway-state", false));
+    let flink = json!({
+        "name": "jobmanager",
+        "image": inputs.flink_image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": [format!("{FLINK_HOME}/bin/jobmanager.sh")],
+        "args": ["start-foreground"],
+        "env": flink_env(),
+        // REST (rest_port) is bound to 127.0.0.1 and deliberately not declared.
+        "ports": [port("rpc", p.jobmanager_rpc), port("blob", p.blob)],
+        "securityContext": container_security(),
+        "resources": resources("500m", "2", "2Gi"),
+        "volumeMounts": flink_mounts(),
+    });
+    let config_path = format!("{GATEWAY_CONFIG_DIR}/flinkguard.yaml");
+    let gateway = json!({
+        "name": "gateway",
+        "image": inputs.gateway_image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["flinkguard", "gateway", "--config", config_path],
+        "ports": [port("https", p.gateway)],
+        "readinessProbe": {"tcpSocket": {"port": "https"}, "periodSeconds": 10},
+        "livenessProbe": {"tcpSocket": {"port": "https"}, "periodSeconds": 20, "initialDelaySeconds": 10},
+        "securityContext": container_security(),
+        "resources": resources("100m", "1", "256Mi"),
+        "volumeMounts": [
+            mount("gateway-config", GATEWAY_CONFIG_DIR, true),
+            mount("gateway-pki", GATEWAY_PKI_DIR, true),
+            mount("gateway-state", GATEWAY_STATE_DIR, false),
+        ],
+    });
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(inputs, JOBMANAGER, "jobmanager"),
+        "spec": {
+            "replicas": 1,
+            // Never two JobManagers (and two ownership databases) at once.
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": selector(inputs, "jobmanager")},
+            "template": {
+                "metadata": {"labels": labels(inputs, "jobmanager")},
+                "spec": {
+                    "serviceAccountName": JOBMANAGER,
+                    "automountServiceAccountToken": false,
+                    "enableServiceLinks": false,
+                    "securityContext": pod_security(),
+                    "initContainers": [init],
+                    "containers": [flink, gateway],
+                    "volumes": volumes,
+                },
+            },
+        },
+    })
+}
+
+fn taskmanager(inputs: &Inputs) -> Value {
+    let p = &inputs.ports;
+    let (volumes, init) = flink_pod_parts(inputs, TM_FLINK_CONFIG, false);
+    let mut env = flink_env();
+    env.push(
+        json!({"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}),
+    );
+    let flink = json!({
+        "name": "taskmanager",
+        "image": inputs.flink_image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": [format!("{FLINK_HOME}/bin/taskmanager.sh")],
+        // The stable name the headless Service gives this pod, e.g. flink-tm-0.flink-tm.
+        "args": ["start-foreground", format!("-Dtaskmanager.host=$(POD_NAME).{TASKMANAGER}")],
+        "env": env,
+        "ports": [port("rpc", p.taskmanager_rpc), port("data", p.taskmanager_data)],
+        "securityContext": container_security(),
+        "resources": resources("1", "2", "2Gi"),
+        "volumeMounts": flink_mounts(),
+    });
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": metadata(inputs, TASKMANAGER, "taskmanager"),
+        "spec": {
+            "replicas": inputs.k8s.taskmanagers,
+            "serviceName": TASKMANAGER,
+            "podManagementPolicy": "Parallel",
+            "selector": {"matchLabels": selector(inputs, "taskmanager")},
+            "template": {
+                "metadata": {"labels": labels(inputs, "taskmanager")},
+                "spec": {
+                    "serviceAccountName": TASKMANAGER,
+                    "automountServiceAccountToken": false,
+                    "enableServiceLinks": false,
+                    "securityContext": pod_security(),
+                    "initContainers": [init],
+                    "containers": [flink],
+                    "volumes": volumes,
+                },
+            },
+        },
+    })
+}
+
+fn service_port(name: &str, number: u16) -> Value {
+    json!({"name": name, "port": number, "targetPort": name, "protocol": "TCP"})
+}
+
+fn services(inputs: &Inputs) -> Vec<Value> {
+    let p = &inputs.ports;
+    vec![
+        json!({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": metadata(inputs, JOBMANAGER, "jobmanager"),
+            "spec": {
+                "type": "ClusterIP",
+                "selector": selector(inputs, "jobmanager"),
+                "ports": [service_port("rpc", p.jobmanager_rpc), service_port("blob", p.blob)],
+            },
+        }),
+        json!({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": metadata(inputs, TASKMANAGER, "taskmanager"),
+            "spec": {
+                "clusterIP": "None",
+                // DNS names exist before readiness, so TaskManagers can register at start.
+                "publishNotReadyAddresses": true,
+                "selector": selector(inputs, "taskmanager"),
+                "ports": [service_port("rpc", p.taskmanager_rpc), service_port("data", p.taskmanager_data)],
+            },
+        }),
+        json!({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": metadata(inputs, GATEWAY, "gateway"),
+            "spec": {
+                "type": "ClusterIP",
+                "selector": selector(inputs, "jobmanager"),
+                "ports": [service_port("https", p.gateway)],
+            },
+        }),
+    ]
+}
+
+fn policy(inputs: &Inputs, name: &str, pod_selector: Value, spec: Value) -> Value {
+    let mut spec = spec;
+    spec["podSelector"] = pod_selector;
+    json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": metadata(inputs, name, "network"),
+        "spec": spec,
+    })
+}
+
+fn tcp(ports: &[u16]) -> Vec<Value> {
+    ports
+        .iter()
+        .map(|p| json!({"protocol": "TCP", "port": p}))
+        .collect()
+}
+
+fn pods(inputs: &Inputs, component: &str) -> Value {
+    json!({"podSelector": {"matchLabels": selector(inputs, component)}})
+}
+
+fn network_policies(inputs: &Inputs) -> Vec<Value> {
+    let p = &inputs.ports;
+    let jm = || json!({"matchLabels": selector(inputs, "jobmanager")});
+    let tm = || json!({"matchLabels": selector(inputs, "taskmanager")});
+    let jm_ports = [p.jobmanager_rpc, p.blob];
+    let mut out = vec![
+        policy(
+            inputs,
+            "default-deny",
+            json!({}),
+            json!({"policyTypes": ["Ingress", "Egress"]}),
+        ),
+        policy(
+            inputs,
+            "allow-dns",
+            json!({}),
+            json!({
+                "policyTypes": ["Egress"],
+                "egress": [{
+                    "to": [{
+                        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                        "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                    }],
+                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                }],
+            }),
+        ),
+        // TaskManagers call the JobManager's RPC and blob ports; the JobManager calls back on
+        // the TaskManagers' RPC port.
+        policy(
+            inputs,
+            "flink-jm",
+            jm(),
+            json!({
+                "policyTypes": ["Ingress", "Egress"],
+                "ingress": [{"from": [pods(inputs, "taskmanager")], "ports": tcp(&jm_ports)}],
+                "egress": [{"to": [pods(inputs, "taskmanager")], "ports": tcp(&[p.taskmanager_rpc])}],
+            }),
+        ),
+        // TaskManagers exchange data with each other (shuffles) on the data port.
+        policy(
+            inputs,
+            "flink-tm",
+            tm(),
+            json!({
+                "policyTypes": ["Ingress", "Egress"],
+                "ingress": [
+                    {"from": [pods(inputs, "jobmanager")], "ports": tcp(&[p.taskmanager_rpc])},
+                    {"from": [pods(inputs, "taskmanager")], "ports": tcp(&[p.taskmanager_data])},
+                ],
+                "egress": [
+                    {"to": [pods(inputs, "jobmanager")], "ports": tcp(&jm_ports)},
+                    {"to": [pods(inputs, "taskmanager")], "ports": tcp(&[p.taskmanager_data])},
+                ],
+            }),
+        ),
+    ];
+    // No source configured: no rule at all. (A rule with an empty `from` would admit everyone.)
+    let from = &inputs.k8s.ingress_from;
+    let mut sources: Vec<Value> = from
+        .namespaces
+        .iter()
+        .map(
+            |ns| json!({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}),
+        )
+        .collect();
+    sources.extend(
+        from.cidrs
+            .iter()
+            .map(|c| json!({"ipBlock": {"cidr": c.to_string()}})),
+    );
+    if !sources.is_empty() {
+        out.push(policy(
+            inputs,
+            "gateway-ingress",
+            jm(),
+            json!({
+                "policyTypes": ["Ingress"],
+                "ingress": [{"from": sources, "ports": tcp(&[p.gateway])}],
+            }),
+        ));
+    }
+    for target in &inputs.k8s.egress {
+        out.push(policy(
+            inputs,
+            &format!("egress-{}", target.name),
+            json!({"matchExpressions": [{
+                "key": "app.kubernetes.io/component",
+                "operator": "In",
+                "values": ["jobmanager", "taskmanager"],
+            }], "matchLabels": {"app.kubernetes.io/instance": inputs.instance}}),
+            json!({
+                "policyTypes": ["Egress"],
+                "egress": [{
+                    "to": target.cidrs.iter().map(|c| json!({"ipBlock": {"cidr": c.to_string()}})).collect::<Vec<_>>(),
+                    "ports": tcp(&target.ports),
+                }],
+            }),
+        ));
+    }
+    out
+}
