@@ -413,7 +413,7 @@ pub fn choose_format(
     }
 }
 
-const HEADER: &str = "# Security settings rendered by `flinkguard flink-config`; rerun it after changing flinkguard.yaml.\n\
+const HEADER: &str = "# Security settings rendered by flinkguard from flinkguard.yaml (`flinkguard flink-config`, `flinkguard render`): render again after changing it.\n\
 # This file holds keystore passwords: keep it mode 0600.\n";
 
 /// A new configuration file holding just `settings`.
