@@ -85,6 +85,15 @@ impl ClusterBuilder {
         self
     }
 
+    /// REST as `flinkguard flink-config` renders it: mutual TLS with the PKI's self-signed
+    /// upstream identity (`PKI_DIR/upstream/`), pinned as the server certificate and presented
+    /// as the client one, as the gateway does.
+    pub fn rest_upstream_identity(self, pki_dir: &Path) -> Self {
+        let upstream = pki_dir.join("upstream");
+        self.rest_tls(upstream.join("upstream.crt"))
+            .rest_client_certificate(upstream.join("upstream.crt"), upstream.join("upstream.key"))
+    }
+
     /// Whether the JVMs run with the C1 compiler only (default true): faster start, slower
     /// steady state. Turn it off for benchmarks that measure Flink's own throughput.
     pub fn fast_jvm_startup(mut self, on: bool) -> Self {

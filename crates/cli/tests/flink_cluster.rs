@@ -78,11 +78,9 @@ fn secured_cluster_runs_a_job_and_refuses_outsiders(version: FlinkVersion, key: 
 
     // REST requires mutual TLS with the upstream identity `init` made (what the gateway
     // presents); the test talks to it with that identity, as the gateway does.
-    let upstream = d.join("pki/upstream");
     let prepared = ClusterBuilder::new(&dist)
         .taskmanagers(2)
-        .rest_tls(upstream.join("upstream.crt"))
-        .rest_client_certificate(upstream.join("upstream.crt"), upstream.join("upstream.key"))
+        .rest_upstream_identity(&d.join("pki"))
         .prepare();
     let rest_port = prepared.ports().rest;
     // The test job is uploaded through REST, so this cluster enables submission (REST stays on

@@ -168,11 +168,9 @@ fn flinkguard_internal_tls_is_closed_on_every_internal_endpoint() {
     flinkguard_ok(d, &["init", "--quiet", "--key", "ecdsa-p256"]);
     // Flink's REST speaks mutual TLS with the gateway's upstream identity only, as rendered;
     // the testkit uses that identity to wait for the cluster.
-    let upstream = d.join("pki/upstream");
     let prepared = ClusterBuilder::new(&dist)
         .taskmanagers(1)
-        .rest_tls(upstream.join("upstream.crt"))
-        .rest_client_certificate(upstream.join("upstream.crt"), upstream.join("upstream.key"))
+        .rest_upstream_identity(&d.join("pki"))
         .prepare();
     let rest_port = prepared.ports().rest;
     let config = fs::read_to_string(d.join("flinkguard.yaml")).unwrap();
@@ -200,6 +198,7 @@ fn flinkguard_internal_tls_is_closed_on_every_internal_endpoint() {
     // discovery uses the upstream identity (the only one REST admits, trusted as pinned); the
     // probes themselves stay anonymous.
     let url = format!("https://127.0.0.1:{rest_port}");
+    let upstream = d.join("pki/upstream");
     let (cert, key) = (upstream.join("upstream.crt"), upstream.join("upstream.key"));
     let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
     let args = [
