@@ -22,7 +22,9 @@ pub use gateway::{
     AuthorizationWebhook, Cidr, ClientCertificates, GatewaySection, GroupAttribute, JwtIssuer,
     Timeouts, TrustedProxies,
 };
-pub use kubernetes::{EgressTarget, IngressFrom, KubernetesSection};
+pub use kubernetes::{
+    Application, EgressTarget, GatewayState, HighAvailability, IngressFrom, KubernetesSection,
+};
 
 /// The file name commands look for by default.
 pub const FILE_NAME: &str = "flinkguard.yaml";

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use flinkguard_config::LoadedConfig;
 use flinkguard_pki::PkiError;
 
+mod ha;
 mod objects;
 mod pod_config;
 

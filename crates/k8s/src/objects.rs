@@ -21,6 +21,7 @@ const TM_FLINK_CONFIG: &str = "flink-tm-config";
 const INTERNAL_IDENTITY: &str = "flink-internal-identity";
 const REST_IDENTITY: &str = "flink-rest-identity";
 const GATEWAY_PKI: &str = "flinkguard-gateway-pki";
+const GATEWAY_STATE: &str = "flinkguard-gateway-state";
 /// The user (and group) of Flink's official image.
 const FLINK_UID: i64 = 9999;
 const FLINK_HOME: &str = "/opt/flink";
@@ -81,7 +82,7 @@ fn selector(inputs: &Inputs, component: &str) -> Value {
     })
 }
 
-fn metadata(inputs: &Inputs, name: &str, component: &str) -> Value {
+pub(crate) fn metadata(inputs: &Inputs, name: &str, component: &str) -> Value {
     json!({"name": name, "namespace": inputs.namespace, "labels": labels(inputs, component)})
 }
 
@@ -92,7 +93,7 @@ pub(crate) fn build(inputs: &Inputs) -> Vec<ManifestFile> {
         objects,
         secret,
     };
-    vec![
+    let mut files = vec![
         file("namespace.yaml", vec![namespace(inputs)], false),
         file(
             "serviceaccounts.yaml",
@@ -112,7 +113,41 @@ pub(crate) fn build(inputs: &Inputs) -> Vec<ManifestFile> {
         file("taskmanager.yaml", vec![taskmanager(inputs)], false),
         file("services.yaml", services(inputs), false),
         file("networkpolicies.yaml", network_policies(inputs), false),
-    ]
+    ];
+    if inputs.k8s.high_availability.is_some() {
+        files.push(file("rbac.yaml", crate::ha::rbac(inputs), false));
+    }
+    if !inputs.k8s.gateway_state.ephemeral_state_lost_on_restart {
+        files.push(file(
+            "storage.yaml",
+            vec![gateway_state_claim(inputs)],
+            false,
+        ));
+    }
+    files
+}
+
+/// The gateway's audit log and ownership database outlive the pod on this claim.
+fn gateway_state_claim(inputs: &Inputs) -> Value {
+    let state = &inputs.k8s.gateway_state;
+    let mut spec = json!({
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": state.storage_size}},
+    });
+    if let Some(class) = &state.storage_class {
+        spec["storageClassName"] = json!(class);
+    }
+    json!({
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": metadata(inputs, GATEWAY_STATE, "gateway"),
+        "spec": spec,
+    })
+}
+
+/// The service account token is mounted only where Flink's HA needs the API.
+fn mounts_api_token(inputs: &Inputs) -> bool {
+    inputs.k8s.high_availability.is_some()
 }
 
 fn namespace(inputs: &Inputs) -> Value {
@@ -330,13 +365,20 @@ fn jobmanager(inputs: &Inputs) -> Value {
         "defaultMode": 0o440,
         "items": inputs.gateway_files.iter().map(|f| json!({"key": f.key, "path": f.path})).collect::<Vec<_>>(),
     }}));
-    volumes.push(empty_dir("gateway-state", false));
+    if inputs.k8s.gateway_state.ephemeral_state_lost_on_restart {
+        volumes.push(empty_dir("gateway-state", false));
+    } else {
+        volumes.push(
+            json!({"name": "gateway-state", "persistentVolumeClaim": {"claimName": GATEWAY_STATE}}),
+        );
+    }
+    let (command, args) = jobmanager_command(inputs);
     let flink = json!({
         "name": "jobmanager",
         "image": inputs.flink_image,
         "imagePullPolicy": "IfNotPresent",
-        "command": [format!("{FLINK_HOME}/bin/jobmanager.sh")],
-        "args": ["start-foreground"],
+        "command": [command],
+        "args": args,
         "env": flink_env(),
         // REST (rest_port) is bound to 127.0.0.1 and deliberately not declared.
         "ports": [port("rpc", p.jobmanager_rpc), port("blob", p.blob)],
@@ -374,7 +416,7 @@ fn jobmanager(inputs: &Inputs) -> Value {
                 "metadata": {"labels": labels(inputs, "jobmanager")},
                 "spec": {
                     "serviceAccountName": JOBMANAGER,
-                    "automountServiceAccountToken": false,
+                    "automountServiceAccountToken": mounts_api_token(inputs),
                     "enableServiceLinks": false,
                     "securityContext": pod_security(),
                     "initContainers": [init],
@@ -384,6 +426,28 @@ fn jobmanager(inputs: &Inputs) -> Value {
             },
         },
     })
+}
+
+/// A session cluster's JobManager, or in application mode the standalone application entry
+/// point, which runs the image's jar's `main()` at start (no upload, no `POST /jobs`).
+fn jobmanager_command(inputs: &Inputs) -> (String, Vec<String>) {
+    match &inputs.k8s.application {
+        None => (
+            format!("{FLINK_HOME}/bin/jobmanager.sh"),
+            vec!["start-foreground".to_owned()],
+        ),
+        Some(app) => {
+            let mut args = vec![
+                "start-foreground".to_owned(),
+                "--job-classname".to_owned(),
+                app.entry_class.clone(),
+                "--jars".to_owned(),
+                app.jar.clone(),
+            ];
+            args.extend(app.args.iter().cloned());
+            (format!("{FLINK_HOME}/bin/standalone-job.sh"), args)
+        }
+    }
 }
 
 fn taskmanager(inputs: &Inputs) -> Value {
@@ -419,7 +483,7 @@ fn taskmanager(inputs: &Inputs) -> Value {
                 "metadata": {"labels": labels(inputs, "taskmanager")},
                 "spec": {
                     "serviceAccountName": TASKMANAGER,
-                    "automountServiceAccountToken": false,
+                    "automountServiceAccountToken": mounts_api_token(inputs),
                     "enableServiceLinks": false,
                     "securityContext": pod_security(),
                     "initContainers": [init],
@@ -484,11 +548,20 @@ fn policy(inputs: &Inputs, name: &str, pod_selector: Value, spec: Value) -> Valu
     })
 }
 
-fn tcp(ports: &[u16]) -> Vec<Value> {
+pub(crate) fn tcp(ports: &[u16]) -> Vec<Value> {
     ports
         .iter()
         .map(|p| json!({"protocol": "TCP", "port": p}))
         .collect()
+}
+
+/// Selects the JobManager and TaskManager pods (not other workloads of the namespace).
+pub(crate) fn flink_pods(inputs: &Inputs) -> Value {
+    json!({"matchExpressions": [{
+        "key": "app.kubernetes.io/component",
+        "operator": "In",
+        "values": ["jobmanager", "taskmanager"],
+    }], "matchLabels": {"app.kubernetes.io/instance": inputs.instance}})
 }
 
 fn pods(inputs: &Inputs, component: &str) -> Value {
@@ -577,15 +650,14 @@ fn network_policies(inputs: &Inputs) -> Vec<Value> {
             }),
         ));
     }
+    if let Some(ha) = &inputs.k8s.high_availability {
+        out.push(crate::ha::api_server_egress(inputs, ha));
+    }
     for target in &inputs.k8s.egress {
         out.push(policy(
             inputs,
             &format!("egress-{}", target.name),
-            json!({"matchExpressions": [{
-                "key": "app.kubernetes.io/component",
-                "operator": "In",
-                "values": ["jobmanager", "taskmanager"],
-            }], "matchLabels": {"app.kubernetes.io/instance": inputs.instance}}),
+            flink_pods(inputs),
             json!({
                 "policyTypes": ["Egress"],
                 "egress": [{
