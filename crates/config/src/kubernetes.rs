@@ -22,6 +22,8 @@ pub struct KubernetesSection {
     /// Where Flink's pods may connect besides each other and DNS: the sources and sinks jobs
     /// use. Empty (the default): nowhere.
     pub egress: Vec<EgressTarget>,
+    /// The Flink Kubernetes Operator's installation, for `render operator`. Default: none.
+    pub operator: Option<crate::OperatorSection>,
 }
 
 impl Default for KubernetesSection {
@@ -34,6 +36,7 @@ impl Default for KubernetesSection {
             task_slots: 1,
             ingress_from: IngressFrom::default(),
             egress: Vec::new(),
+            operator: None,
         }
     }
 }
@@ -154,6 +157,9 @@ impl KubernetesSection {
                     format!("`{}`: port 0 is not a port", target.name),
                 ));
             }
+        }
+        if let Some(operator) = &self.operator {
+            operator.check()?;
         }
         Ok(())
     }

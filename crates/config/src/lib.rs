@@ -17,12 +17,14 @@ use flinkguard_policy::{Policy, PolicyConfig};
 
 mod gateway;
 mod kubernetes;
+mod kubernetes_operator;
 
 pub use gateway::{
     AuthorizationWebhook, Cidr, ClientCertificates, GatewaySection, GroupAttribute, JwtIssuer,
     Timeouts, TrustedProxies,
 };
 pub use kubernetes::{EgressTarget, IngressFrom, KubernetesSection};
+pub use kubernetes_operator::{ApiServer, OperatorSection};
 
 /// The file name commands look for by default.
 pub const FILE_NAME: &str = "flinkguard.yaml";
