@@ -80,6 +80,15 @@ pub fn render_operator(loaded: &LoadedConfig) -> Result<Manifests, K8sError> {
             "missing; render operator needs the operator's namespace and the API server's endpoints, e.g.\n  kubernetes:\n    operator:\n      namespace: flink-operator\n      api_server: {cidrs: [10.0.0.1/32], ports: [6443]}".to_owned(),
         ));
     };
+    if !is_deployment_name(&inputs.instance) {
+        return Err(unsupported(
+            "cluster.name",
+            format!(
+                "`{}` cannot name a FlinkDeployment: the operator accepts a lowercase letter, then up to 44 lowercase letters, digits or '-', not ending in '-'",
+                inputs.instance
+            ),
+        ));
+    }
     let flink_version = crd_flink_version(inputs.version)
         .ok_or_else(|| unsupported("flink.version", unsupported_version(inputs.version)))?;
     let pki = loaded.pki();
@@ -107,6 +116,17 @@ pub fn render_operator(loaded: &LoadedConfig) -> Result<Manifests, K8sError> {
 pub fn crd_flink_version(version: FlinkVersion) -> Option<&'static str> {
     let wanted = format!("v{}_{}", version.major, version.minor);
     CRD_FLINK_VERSIONS.iter().copied().find(|v| *v == wanted)
+}
+
+/// The names the operator's validator accepts (`DefaultValidator.DEPLOYMENT_NAME_PATTERN`,
+/// `[a-z]([-a-z0-9]{0,43}[a-z0-9])?`): Flink derives Service names from it.
+fn is_deployment_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    let inner = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-';
+    (1..=45).contains(&bytes.len())
+        && bytes[0].is_ascii_lowercase()
+        && bytes.iter().all(inner)
+        && !name.ends_with('-')
 }
 
 fn unsupported_version(version: FlinkVersion) -> String {
@@ -604,6 +624,16 @@ mod tests {
             message.contains("2.9.0") && message.contains("v2_4"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn deployment_names_follow_the_operators_pattern() {
+        for good in ["flink", "f", "prod-2", &"a".repeat(45)] {
+            assert!(is_deployment_name(good), "{good}");
+        }
+        for bad in ["", "2prod", "prod-", "Prod", "pro_d", &"a".repeat(46)] {
+            assert!(!is_deployment_name(bad), "{bad}");
+        }
     }
 
     #[test]
