@@ -530,3 +530,68 @@ fn refuses_a_non_empty_out_dir_unless_forced() {
     assert!(!out.join("precious.txt").exists());
     assert!(out.join("flinkdeployment.yaml").is_file());
 }
+
+/// The init container's script, run by `sh` on the layout a ConfigMap volume has in a pod
+/// (`..data` symlinks), with /opt/flink moved to a temporary directory: the copy holds Flink's
+/// settings and the passwords, the read-only original is untouched, and a missing config file
+/// fails the container.
+#[test]
+fn the_init_container_appends_the_passwords_to_a_copy_of_flinks_config() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path(), &format!("kubernetes:\n{OPERATOR}"));
+    let (_, objects) = render(dir.path());
+    let deployment = one(&objects, "FlinkDeployment", "flink");
+    let template = &deployment["spec"]["jobManager"]["podTemplate"]["spec"];
+    let script = template["initContainers"][0]["command"][2]
+        .as_str()
+        .unwrap();
+
+    let root = dir.path().join("opt-flink");
+    let data = root.join("conf/..2026_12_05");
+    fs::create_dir_all(&data).unwrap();
+    for sub in ["conf-rw", "conf-secret"] {
+        fs::create_dir_all(root.join(sub)).unwrap();
+    }
+    // What native mode ships: `key: value` lines, no newline at the end.
+    fs::write(data.join("config.yaml"), "rest.port: 8081").unwrap();
+    fs::write(
+        data.join("log4j-console.properties"),
+        "rootLogger.level = INFO\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("..2026_12_05", root.join("conf/..data")).unwrap();
+    for file in ["config.yaml", "log4j-console.properties"] {
+        std::os::unix::fs::symlink(format!("..data/{file}"), root.join("conf").join(file)).unwrap();
+    }
+    let passwords = secret_file(&objects, "flink-jm-ssl-passwords", "ssl-passwords.yaml");
+    fs::write(root.join("conf-secret/ssl-passwords.yaml"), &passwords).unwrap();
+
+    let script = script.replace("/opt/flink/", &format!("{}/", root.display()));
+    let run = || {
+        std::process::Command::new("sh")
+            .args(["-c", &script])
+            .output()
+            .unwrap()
+    };
+    let result = run();
+    assert!(result.status.success(), "{result:?}");
+    let merged = fs::read_to_string(root.join("conf-rw/config.yaml")).unwrap();
+    let parsed: Value = serde_yaml_ng::from_str(&merged).unwrap();
+    assert_eq!(parsed["rest.port"], 8081);
+    let internal = common::password(&dir.path().join("pki/internal.password"));
+    assert_eq!(
+        parsed["security.ssl.internal.keystore-password"],
+        internal.as_str()
+    );
+    assert!(root.join("conf-rw/log4j-console.properties").is_file());
+    assert_eq!(
+        fs::read_to_string(data.join("config.yaml")).unwrap(),
+        "rest.port: 8081"
+    );
+
+    fs::remove_file(root.join("conf/config.yaml")).unwrap();
+    fs::remove_file(root.join("conf-rw/config.yaml")).unwrap();
+    let result = run();
+    assert!(!result.status.success());
+    assert!(String::from_utf8_lossy(&result.stderr).contains("no Flink config file"));
+}
