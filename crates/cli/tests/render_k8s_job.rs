@@ -12,18 +12,17 @@
 
 mod common;
 mod gatewaykit;
-mod k8skit;
 
 use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
 use common::flinkguard_ok;
+use common::k8s::{ContainerFs, load, object};
 use flinkguard_testkit::{
     ClusterBuilder, ClusterPorts, JobJar, MutualTls, RestClient, TestDist, free_ports,
 };
 use gatewaykit::{GatewayProcess, edit_config};
-use k8skit::{ContainerFs, load, object};
 use serde_json::Value;
 
 /// A Flink setting of a rendered config file, nested (2.x) or flat.

@@ -31,6 +31,8 @@ pub struct KubernetesSection {
     pub application: Option<Application>,
     /// The gateway's writable state (audit log, job ownership database).
     pub gateway_state: GatewayState,
+    /// The Flink Kubernetes Operator's installation, for `render operator`. Default: none.
+    pub operator: Option<crate::OperatorSection>,
 }
 
 impl Default for KubernetesSection {
@@ -46,6 +48,7 @@ impl Default for KubernetesSection {
             high_availability: None,
             application: None,
             gateway_state: GatewayState::default(),
+            operator: None,
         }
     }
 }
@@ -82,17 +85,10 @@ pub struct HighAvailability {
     /// outlives them (`s3://bucket/flink/ha`, `hdfs://...`); the metadata in ConfigMaps
     /// points into it.
     pub storage_dir: String,
-    /// Where the Kubernetes API server's endpoints are (`kubectl get endpoints kubernetes -n
-    /// default`): the pods' only egress beyond Flink, DNS and `egress`. Required, because
-    /// default-deny egress would otherwise cut Flink off from its leader election.
-    pub api_server_cidrs: Vec<IpNet>,
-    /// The API server endpoints' port(s). Default: 443 and 6443.
-    #[serde(default = "default_api_server_ports")]
-    pub api_server_ports: Vec<u16>,
-}
-
-fn default_api_server_ports() -> Vec<u16> {
-    vec![443, 6443]
+    /// The Kubernetes API server's endpoints: the pods' only egress beyond Flink, DNS and
+    /// `egress`. Required, because default-deny egress would otherwise cut Flink off from
+    /// its leader election.
+    pub api_server: crate::ApiServer,
 }
 
 /// `kubernetes.application`: the job the JobManager runs at start.
@@ -317,18 +313,8 @@ impl KubernetesSection {
         }
         if let Some(ha) = &self.high_availability {
             check_ha_storage_dir(&ha.storage_dir)?;
-            if ha.api_server_cidrs.is_empty() {
-                return Err((
-                    "kubernetes.high_availability.api_server_cidrs",
-                    "list the API server's endpoint addresses (`kubectl get endpoints kubernetes -n default`); HA needs them through the default-deny egress".to_owned(),
-                ));
-            }
-            if ha.api_server_ports.is_empty() || ha.api_server_ports.contains(&0) {
-                return Err((
-                    "kubernetes.high_availability.api_server_ports",
-                    "list the API server's ports, e.g. [443, 6443]".to_owned(),
-                ));
-            }
+            ha.api_server
+                .check("kubernetes.high_availability.api_server")?;
         }
         if let Some(app) = &self.application {
             app.check()?;
@@ -351,6 +337,9 @@ impl KubernetesSection {
                 format!("`{class}` is not a StorageClass name"),
             ));
         }
+        if let Some(operator) = &self.operator {
+            operator.check()?;
+        }
         Ok(())
     }
 }
@@ -367,24 +356,25 @@ mod ha_application_state_tests {
 
     #[test]
     fn ha_storage_must_be_a_shared_filesystem() {
-        assert!(section("high_availability: {storage_dir: s3://bucket/flink/ha, api_server_cidrs: [10.0.0.1/32]}").is_ok());
-        assert!(section("high_availability: {storage_dir: hdfs://nn:8020/flink/ha, api_server_cidrs: [10.0.0.1/32]}").is_ok());
+        assert!(section("high_availability: {storage_dir: s3://bucket/flink/ha, api_server: {cidrs: [10.0.0.1/32], ports: [6443]}}").is_ok());
+        assert!(section("high_availability: {storage_dir: hdfs://nn:8020/flink/ha, api_server: {cidrs: [10.0.0.1/32], ports: [6443]}}").is_ok());
         for (dir, hint) in [
             ("file:///tmp/ha", "pod's own disk"),
             ("/flink/ha", "no scheme"),
             ("s3://", "not a filesystem URI"),
         ] {
             let (field, message) = section(&format!(
-                "high_availability: {{storage_dir: '{dir}', api_server_cidrs: [10.0.0.1/32]}}"
+                "high_availability: {{storage_dir: '{dir}', api_server: {{cidrs: [10.0.0.1/32], ports: [6443]}}}}"
             ))
             .unwrap_err();
             assert_eq!(field, "kubernetes.high_availability.storage_dir");
             assert!(message.contains(hint), "{dir}: {message}");
         }
-        let (field, _) =
-            section("high_availability: {storage_dir: s3://b/ha, api_server_cidrs: []}")
-                .unwrap_err();
-        assert_eq!(field, "kubernetes.high_availability.api_server_cidrs");
+        let (field, _) = section(
+            "high_availability: {storage_dir: s3://b/ha, api_server: {cidrs: [], ports: [6443]}}",
+        )
+        .unwrap_err();
+        assert_eq!(field, "kubernetes.high_availability.api_server");
     }
 
     #[test]

@@ -17,6 +17,7 @@ use flinkguard_policy::{Policy, PolicyConfig};
 
 mod gateway;
 mod kubernetes;
+mod kubernetes_operator;
 
 pub use gateway::{
     AuthorizationWebhook, Cidr, ClientCertificates, GatewaySection, GroupAttribute, JwtIssuer,
@@ -25,6 +26,7 @@ pub use gateway::{
 pub use kubernetes::{
     Application, EgressTarget, GatewayState, HighAvailability, IngressFrom, KubernetesSection,
 };
+pub use kubernetes_operator::{ApiServer, OperatorSection};
 
 /// The file name commands look for by default.
 pub const FILE_NAME: &str = "flinkguard.yaml";

@@ -93,8 +93,8 @@ pub(crate) fn api_server_egress(inputs: &Inputs, ha: &HighAvailability) -> Value
             "podSelector": flink_pods(inputs),
             "policyTypes": ["Egress"],
             "egress": [{
-                "to": ha.api_server_cidrs.iter().map(|c| json!({"ipBlock": {"cidr": c.to_string()}})).collect::<Vec<_>>(),
-                "ports": tcp(&ha.api_server_ports),
+                "to": ha.api_server.cidrs.iter().map(|c| json!({"ipBlock": {"cidr": c.to_string()}})).collect::<Vec<_>>(),
+                "ports": tcp(&ha.api_server.ports),
             }],
         },
     })

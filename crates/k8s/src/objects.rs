@@ -15,18 +15,18 @@ pub(crate) const JOBMANAGER: &str = "flink-jm";
 pub(crate) const TASKMANAGER: &str = "flink-tm";
 /// The gateway's Service.
 pub(crate) const GATEWAY: &str = "flinkguard-gateway";
-const FLINKGUARD_CONFIG: &str = "flinkguard-config";
+pub(crate) const FLINKGUARD_CONFIG: &str = "flinkguard-config";
 const JM_FLINK_CONFIG: &str = "flink-jm-config";
 const TM_FLINK_CONFIG: &str = "flink-tm-config";
-const INTERNAL_IDENTITY: &str = "flink-internal-identity";
-const REST_IDENTITY: &str = "flink-rest-identity";
-const GATEWAY_PKI: &str = "flinkguard-gateway-pki";
+pub(crate) const INTERNAL_IDENTITY: &str = "flink-internal-identity";
+pub(crate) const REST_IDENTITY: &str = "flink-rest-identity";
+pub(crate) const GATEWAY_PKI: &str = "flinkguard-gateway-pki";
 const GATEWAY_STATE: &str = "flinkguard-gateway-state";
 /// The user (and group) of Flink's official image.
 const FLINK_UID: i64 = 9999;
 const FLINK_HOME: &str = "/opt/flink";
-const CONF_RW: &str = "/opt/flink/conf-rw";
-const CONF_SECRET: &str = "/opt/flink/conf-secret";
+pub(crate) const CONF_RW: &str = "/opt/flink/conf-rw";
+pub(crate) const CONF_SECRET: &str = "/opt/flink/conf-secret";
 
 /// Every port the rendered cluster uses. Flink's internal ports are fixed (Flink's defaults
 /// pick random ones for blob and data) so NetworkPolicies can name them.
@@ -63,7 +63,7 @@ impl Ports {
     }
 }
 
-fn labels(inputs: &Inputs, component: &str) -> Value {
+pub(crate) fn labels(inputs: &Inputs, component: &str) -> Value {
     json!({
         "app.kubernetes.io/name": "flink",
         "app.kubernetes.io/instance": inputs.instance,
@@ -128,7 +128,7 @@ pub(crate) fn build(inputs: &Inputs) -> Vec<ManifestFile> {
 }
 
 /// The gateway's audit log and ownership database outlive the pod on this claim.
-fn gateway_state_claim(inputs: &Inputs) -> Value {
+pub(crate) fn gateway_state_claim(inputs: &Inputs) -> Value {
     let state = &inputs.k8s.gateway_state;
     let mut spec = json!({
         "accessModes": ["ReadWriteOnce"],
@@ -150,7 +150,7 @@ fn mounts_api_token(inputs: &Inputs) -> bool {
     inputs.k8s.high_availability.is_some()
 }
 
-fn namespace(inputs: &Inputs) -> Value {
+pub(crate) fn namespace(inputs: &Inputs) -> Value {
     let mut labels = labels(inputs, "namespace");
     for mode in ["enforce", "audit", "warn"] {
         labels[format!("pod-security.kubernetes.io/{mode}")] = json!("restricted");
@@ -163,7 +163,7 @@ fn namespace(inputs: &Inputs) -> Value {
     })
 }
 
-fn service_account(inputs: &Inputs, name: &str, component: &str) -> Value {
+pub(crate) fn service_account(inputs: &Inputs, name: &str, component: &str) -> Value {
     json!({
         "apiVersion": "v1",
         "kind": "ServiceAccount",
@@ -172,7 +172,7 @@ fn service_account(inputs: &Inputs, name: &str, component: &str) -> Value {
     })
 }
 
-fn secret(inputs: &Inputs, name: &str, component: &str, files: &[SecretFile]) -> Value {
+pub(crate) fn secret(inputs: &Inputs, name: &str, component: &str, files: &[SecretFile]) -> Value {
     let mut data = serde_json::Map::new();
     for file in files {
         data.insert(file.key.clone(), json!(STANDARD.encode(&file.bytes)));
@@ -187,7 +187,7 @@ fn secret(inputs: &Inputs, name: &str, component: &str, files: &[SecretFile]) ->
     })
 }
 
-fn text_file(key: &str, text: &str) -> SecretFile {
+pub(crate) fn text_file(key: &str, text: &str) -> SecretFile {
     SecretFile {
         key: key.to_owned(),
         path: key.to_owned(),
@@ -228,7 +228,7 @@ fn secrets(inputs: &Inputs) -> Vec<Value> {
     ]
 }
 
-fn flinkguard_config_map(inputs: &Inputs) -> Value {
+pub(crate) fn flinkguard_config_map(inputs: &Inputs) -> Value {
     json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -237,7 +237,7 @@ fn flinkguard_config_map(inputs: &Inputs) -> Value {
     })
 }
 
-fn container_security() -> Value {
+pub(crate) fn container_security() -> Value {
     json!({
         "runAsNonRoot": true,
         "runAsUser": FLINK_UID,
@@ -250,7 +250,7 @@ fn container_security() -> Value {
     })
 }
 
-fn pod_security() -> Value {
+pub(crate) fn pod_security() -> Value {
     json!({
         "runAsNonRoot": true,
         "runAsUser": FLINK_UID,
@@ -260,7 +260,7 @@ fn pod_security() -> Value {
     })
 }
 
-fn resources(cpu_request: &str, cpu_limit: &str, memory: &str) -> Value {
+pub(crate) fn resources(cpu_request: &str, cpu_limit: &str, memory: &str) -> Value {
     // Memory request = limit: Flink sizes its JVM to the process size, never beyond it.
     json!({
         "requests": {"cpu": cpu_request, "memory": memory},
@@ -268,11 +268,11 @@ fn resources(cpu_request: &str, cpu_limit: &str, memory: &str) -> Value {
     })
 }
 
-fn mount(name: &str, path: &str, read_only: bool) -> Value {
+pub(crate) fn mount(name: &str, path: &str, read_only: bool) -> Value {
     json!({"name": name, "mountPath": path, "readOnly": read_only})
 }
 
-fn empty_dir(name: &str, memory: bool) -> Value {
+pub(crate) fn empty_dir(name: &str, memory: bool) -> Value {
     if memory {
         // Holds the Flink config with its passwords: kept off the node's disk.
         json!({"name": name, "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}})
@@ -282,7 +282,7 @@ fn empty_dir(name: &str, memory: bool) -> Value {
 }
 
 /// One Secret as a source of a projected volume, each file at its path under the mount.
-fn projected_secret(secret: &str, files: &[SecretFile]) -> Value {
+pub(crate) fn projected_secret(secret: &str, files: &[SecretFile]) -> Value {
     json!({"secret": {
         "name": secret,
         "items": files.iter().map(|f| json!({"key": f.key, "path": f.path})).collect::<Vec<_>>(),
@@ -350,28 +350,14 @@ fn flink_mounts() -> Vec<Value> {
     ]
 }
 
-fn port(name: &str, number: u16) -> Value {
+pub(crate) fn port(name: &str, number: u16) -> Value {
     json!({"name": name, "containerPort": number, "protocol": "TCP"})
 }
 
 fn jobmanager(inputs: &Inputs) -> Value {
     let p = &inputs.ports;
     let (mut volumes, init) = flink_pod_parts(inputs, JM_FLINK_CONFIG, true);
-    volumes.push(json!({"name": "gateway-config", "configMap": {
-        "name": FLINKGUARD_CONFIG, "defaultMode": 0o440,
-    }}));
-    volumes.push(json!({"name": "gateway-pki", "secret": {
-        "secretName": GATEWAY_PKI,
-        "defaultMode": 0o440,
-        "items": inputs.gateway_files.iter().map(|f| json!({"key": f.key, "path": f.path})).collect::<Vec<_>>(),
-    }}));
-    if inputs.k8s.gateway_state.ephemeral_state_lost_on_restart {
-        volumes.push(empty_dir("gateway-state", false));
-    } else {
-        volumes.push(
-            json!({"name": "gateway-state", "persistentVolumeClaim": {"claimName": GATEWAY_STATE}}),
-        );
-    }
+    volumes.extend(gateway_volumes(inputs));
     let (command, args) = jobmanager_command(inputs);
     let flink = json!({
         "name": "jobmanager",
@@ -386,23 +372,7 @@ fn jobmanager(inputs: &Inputs) -> Value {
         "resources": resources("500m", "2", "2Gi"),
         "volumeMounts": flink_mounts(),
     });
-    let config_path = format!("{GATEWAY_CONFIG_DIR}/flinkguard.yaml");
-    let gateway = json!({
-        "name": "gateway",
-        "image": inputs.gateway_image,
-        "imagePullPolicy": "IfNotPresent",
-        "command": ["flinkguard", "gateway", "--config", config_path],
-        "ports": [port("https", p.gateway)],
-        "readinessProbe": {"tcpSocket": {"port": "https"}, "periodSeconds": 10},
-        "livenessProbe": {"tcpSocket": {"port": "https"}, "periodSeconds": 20, "initialDelaySeconds": 10},
-        "securityContext": container_security(),
-        "resources": resources("100m", "1", "256Mi"),
-        "volumeMounts": [
-            mount("gateway-config", GATEWAY_CONFIG_DIR, true),
-            mount("gateway-pki", GATEWAY_PKI_DIR, true),
-            mount("gateway-state", GATEWAY_STATE_DIR, false),
-        ],
-    });
+    let gateway = gateway_container(inputs);
     json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -450,6 +420,53 @@ fn jobmanager_command(inputs: &Inputs) -> (String, Vec<String>) {
     }
 }
 
+/// The gateway side-car's volumes: flinkguard.yaml, its part of the PKI, its state.
+pub(crate) fn gateway_volumes(inputs: &Inputs) -> Vec<Value> {
+    vec![
+        json!({"name": "gateway-config", "configMap": {
+            "name": FLINKGUARD_CONFIG, "defaultMode": 0o440,
+        }}),
+        json!({"name": "gateway-pki", "secret": {
+            "secretName": GATEWAY_PKI,
+            "defaultMode": 0o440,
+            "items": inputs.gateway_files.iter().map(|f| json!({"key": f.key, "path": f.path})).collect::<Vec<_>>(),
+        }}),
+        gateway_state_volume(inputs),
+    ]
+}
+
+/// The claim by default; an emptyDir only when flinkguard.yaml says loudly that losing the
+/// state with the pod is fine.
+fn gateway_state_volume(inputs: &Inputs) -> Value {
+    if inputs.k8s.gateway_state.ephemeral_state_lost_on_restart {
+        empty_dir("gateway-state", false)
+    } else {
+        json!({"name": "gateway-state", "persistentVolumeClaim": {"claimName": GATEWAY_STATE}})
+    }
+}
+
+/// The gateway side-car: the JobManager pod's only port for REST clients.
+pub(crate) fn gateway_container(inputs: &Inputs) -> Value {
+    let p = &inputs.ports;
+    let config_path = format!("{GATEWAY_CONFIG_DIR}/flinkguard.yaml");
+    json!({
+        "name": "gateway",
+        "image": inputs.gateway_image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["flinkguard", "gateway", "--config", config_path],
+        "ports": [port("https", p.gateway)],
+        "readinessProbe": {"tcpSocket": {"port": "https"}, "periodSeconds": 10},
+        "livenessProbe": {"tcpSocket": {"port": "https"}, "periodSeconds": 20, "initialDelaySeconds": 10},
+        "securityContext": container_security(),
+        "resources": resources("100m", "1", "256Mi"),
+        "volumeMounts": [
+            mount("gateway-config", GATEWAY_CONFIG_DIR, true),
+            mount("gateway-pki", GATEWAY_PKI_DIR, true),
+            mount("gateway-state", GATEWAY_STATE_DIR, false),
+        ],
+    })
+}
+
 fn taskmanager(inputs: &Inputs) -> Value {
     let p = &inputs.ports;
     let (volumes, init) = flink_pod_parts(inputs, TM_FLINK_CONFIG, false);
@@ -495,7 +512,7 @@ fn taskmanager(inputs: &Inputs) -> Value {
     })
 }
 
-fn service_port(name: &str, number: u16) -> Value {
+pub(crate) fn service_port(name: &str, number: u16) -> Value {
     json!({"name": name, "port": number, "targetPort": name, "protocol": "TCP"})
 }
 
@@ -537,7 +554,7 @@ fn services(inputs: &Inputs) -> Vec<Value> {
     ]
 }
 
-fn policy(inputs: &Inputs, name: &str, pod_selector: Value, spec: Value) -> Value {
+pub(crate) fn policy(inputs: &Inputs, name: &str, pod_selector: Value, spec: Value) -> Value {
     let mut spec = spec;
     spec["podSelector"] = pod_selector;
     json!({
@@ -568,33 +585,62 @@ fn pods(inputs: &Inputs, component: &str) -> Value {
     json!({"podSelector": {"matchLabels": selector(inputs, component)}})
 }
 
+/// Every pod of the namespace: nothing in, nothing out, until a policy below allows it.
+pub(crate) fn default_deny(inputs: &Inputs) -> Value {
+    policy(
+        inputs,
+        "default-deny",
+        json!({}),
+        json!({"policyTypes": ["Ingress", "Egress"]}),
+    )
+}
+
+/// Every pod of the namespace may ask kube-dns.
+pub(crate) fn allow_dns(inputs: &Inputs) -> Value {
+    policy(
+        inputs,
+        "allow-dns",
+        json!({}),
+        json!({
+            "policyTypes": ["Egress"],
+            "egress": [{
+                "to": [{
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                }],
+                "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+            }],
+        }),
+    )
+}
+
+/// The gateway port's sources from `kubernetes.ingress_from`; empty when none is configured
+/// (then no rule at all: a rule with an empty `from` would admit everyone).
+pub(crate) fn gateway_sources(inputs: &Inputs) -> Vec<Value> {
+    let from = &inputs.k8s.ingress_from;
+    let mut sources: Vec<Value> = from
+        .namespaces
+        .iter()
+        .map(
+            |ns| json!({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}),
+        )
+        .collect();
+    sources.extend(
+        from.cidrs
+            .iter()
+            .map(|c| json!({"ipBlock": {"cidr": c.to_string()}})),
+    );
+    sources
+}
+
 fn network_policies(inputs: &Inputs) -> Vec<Value> {
     let p = &inputs.ports;
     let jm = || json!({"matchLabels": selector(inputs, "jobmanager")});
     let tm = || json!({"matchLabels": selector(inputs, "taskmanager")});
     let jm_ports = [p.jobmanager_rpc, p.blob];
     let mut out = vec![
-        policy(
-            inputs,
-            "default-deny",
-            json!({}),
-            json!({"policyTypes": ["Ingress", "Egress"]}),
-        ),
-        policy(
-            inputs,
-            "allow-dns",
-            json!({}),
-            json!({
-                "policyTypes": ["Egress"],
-                "egress": [{
-                    "to": [{
-                        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
-                        "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
-                    }],
-                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-                }],
-            }),
-        ),
+        default_deny(inputs),
+        allow_dns(inputs),
         // TaskManagers call the JobManager's RPC and blob ports; the JobManager calls back on
         // the TaskManagers' RPC port.
         policy(
@@ -626,19 +672,7 @@ fn network_policies(inputs: &Inputs) -> Vec<Value> {
         ),
     ];
     // No source configured: no rule at all. (A rule with an empty `from` would admit everyone.)
-    let from = &inputs.k8s.ingress_from;
-    let mut sources: Vec<Value> = from
-        .namespaces
-        .iter()
-        .map(
-            |ns| json!({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}),
-        )
-        .collect();
-    sources.extend(
-        from.cidrs
-            .iter()
-            .map(|c| json!({"ipBlock": {"cidr": c.to_string()}})),
-    );
+    let sources = gateway_sources(inputs);
     if !sources.is_empty() {
         out.push(policy(
             inputs,
@@ -653,19 +687,29 @@ fn network_policies(inputs: &Inputs) -> Vec<Value> {
     if let Some(ha) = &inputs.k8s.high_availability {
         out.push(crate::ha::api_server_egress(inputs, ha));
     }
-    for target in &inputs.k8s.egress {
-        out.push(policy(
-            inputs,
-            &format!("egress-{}", target.name),
-            flink_pods(inputs),
-            json!({
-                "policyTypes": ["Egress"],
-                "egress": [{
-                    "to": target.cidrs.iter().map(|c| json!({"ipBlock": {"cidr": c.to_string()}})).collect::<Vec<_>>(),
-                    "ports": tcp(&target.ports),
-                }],
-            }),
-        ));
-    }
+    out.extend(egress_policies(inputs, &flink_pods(inputs)));
     out
+}
+
+/// One policy per `kubernetes.egress` target, for the Flink pods `flink_pods` selects.
+pub(crate) fn egress_policies(inputs: &Inputs, flink_pods: &Value) -> Vec<Value> {
+    inputs
+        .k8s
+        .egress
+        .iter()
+        .map(|target| {
+            policy(
+                inputs,
+                &format!("egress-{}", target.name),
+                flink_pods.clone(),
+                json!({
+                    "policyTypes": ["Egress"],
+                    "egress": [{
+                        "to": target.cidrs.iter().map(|c| json!({"ipBlock": {"cidr": c.to_string()}})).collect::<Vec<_>>(),
+                        "ports": tcp(&target.ports),
+                    }],
+                }),
+            )
+        })
+        .collect()
 }

@@ -50,6 +50,11 @@ pub(crate) struct Inputs {
     pub(crate) gateway_files: Vec<SecretFile>,
     /// Every password and private key, to prove none lands in a ConfigMap.
     pub(crate) secret_values: Vec<String>,
+    /// The renderer's security settings, store paths at the mount points (for `render
+    /// operator`, which writes them as the FlinkDeployment's flinkConfiguration).
+    pub(crate) security: FlinkSettings,
+    /// `flink.version`.
+    pub(crate) version: FlinkVersion,
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, K8sError> {
@@ -197,6 +202,8 @@ impl Inputs {
             gateway_files,
             secret_values,
             k8s,
+            security,
+            version,
         })
     }
 }
