@@ -47,6 +47,7 @@ pub struct ClusterBuilder {
     rest_client_identity: Option<(PathBuf, PathBuf)>,
     own_configs: Option<OwnConfigs>,
     dynamic_properties: Vec<(String, String)>,
+    application: Option<Vec<String>>,
 }
 
 /// Config files the test brings instead of the base config (see
@@ -75,6 +76,7 @@ impl ClusterBuilder {
             rest_client_identity: None,
             own_configs: None,
             dynamic_properties: Vec::new(),
+            application: None,
         }
     }
 
@@ -162,6 +164,13 @@ impl ClusterBuilder {
         self
     }
 
+    /// An application cluster: the JobManager is `standalone-job.sh` with these arguments
+    /// (`--job-classname`, `--jars`, the job's own), and runs that one job from the start.
+    pub fn application(mut self, args: Vec<String>) -> Self {
+        self.application = Some(args);
+        self
+    }
+
     /// Creates the temp dir, picks ports and writes the base config.
     pub fn prepare(self) -> PreparedCluster {
         let dir = tempfile::Builder::new()
@@ -209,6 +218,7 @@ impl ClusterBuilder {
 
         PreparedCluster {
             dynamic_properties: self.dynamic_properties,
+            application: self.application,
             dist: self.dist,
             fast_jvm_startup: self.fast_jvm_startup,
             rest_tls_ca: self.rest_tls_ca,
@@ -303,6 +313,7 @@ fn base_config(
 #[derive(Debug)]
 pub struct PreparedCluster {
     dynamic_properties: Vec<(String, String)>,
+    application: Option<Vec<String>>,
     dist: FlinkDist,
     fast_jvm_startup: bool,
     rest_tls_ca: Option<PathBuf>,
@@ -388,14 +399,19 @@ impl PreparedCluster {
             prepared: self,
         };
         let prepared = &cluster.prepared;
-        let jm = FlinkProcessSpec::new(
+        let jm_role = match prepared.application {
+            Some(_) => Role::ApplicationJobManager,
+            None => Role::JobManager,
+        };
+        let mut jm = FlinkProcessSpec::new(
             &prepared.dist,
-            Role::JobManager,
+            jm_role,
             &prepared.conf_dir,
             &prepared.log_dir,
             &prepared.pid_dir,
         )
         .name("jobmanager");
+        jm.args = prepared.application.clone().unwrap_or_default();
         let mut specs = vec![jm];
         for i in 0..prepared.taskmanagers {
             specs.push(

@@ -20,10 +20,11 @@ use std::time::Duration;
 use common::flinkguard_ok;
 use common::k8s::{ContainerFs, load, object};
 use flinkguard_testkit::{
-    ClusterBuilder, ClusterPorts, JobJar, MutualTls, RestClient, TestDist, free_ports,
+    ClusterBuilder, ClusterPorts, FlinkCluster, FlinkDist, JobJar, MutualTls, RestClient, TestDist,
+    free_ports,
 };
 use gatewaykit::{GatewayProcess, edit_config};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// A Flink setting of a rendered config file, nested (2.x) or flat.
 fn flink_setting(config: &str, key: &str) -> String {
@@ -85,35 +86,48 @@ fn flink_config(
     (main, relocated)
 }
 
-#[test]
-fn rendered_manifests_run_a_real_job_through_the_gateway_side_car() {
-    let dist = TestDist::default_version();
-    let work = tempfile::tempdir().unwrap();
-    let d = work.path();
+/// A rendered deployment laid out under `d/pods`, ready to start on loopback.
+struct Rendered {
+    objects: Vec<(String, Value)>,
+    jm_config: String,
+    tm_config: String,
+    ports: ClusterPorts,
+}
+
+impl Rendered {
+    fn jm_pod(&self) -> &Value {
+        &object(&self.objects, "Deployment", "flink-jm")["spec"]["template"]["spec"]
+    }
+}
+
+/// `init`, a client certificate for `admin` (whom `init`'s policy makes an admin), the
+/// `kubernetes:` section given, `render k8s`, and the pods' mounts laid out under `d/pods`,
+/// with every property the test relies on checked against the manifests.
+fn render_and_lay_out(d: &Path, web_submit: bool, kubernetes: &str) -> Rendered {
     flinkguard_ok(d, &["init", "--quiet"]);
-    // The policy `init` writes makes user `admin` an admin.
     flinkguard_ok(d, &["pki", "issue-client", "--user", "admin"]);
     // Free ports for the two settings flinkguard.yaml owns (the rendered ones are fixed and
-    // would collide with anything else on this host); submission on, to upload the test job.
+    // would collide with anything else on this host).
     let free = free_ports(4).unwrap();
+    let submit = format!("web_submit: {web_submit}");
     edit_config(
         d,
         &[
             ("rest_port: 8081", &format!("rest_port: {}", free[0])),
             ("rpc_port: 6123", &format!("rpc_port: {}", free[1])),
-            ("web_submit: false", "web_submit: true"),
+            ("web_submit: false", &submit),
         ],
     );
     let mut config = fs::read_to_string(d.join("flinkguard.yaml")).unwrap();
-    config.push_str("kubernetes:\n  taskmanagers: 2\n  task_slots: 1\n");
+    config.push_str(kubernetes);
     fs::write(d.join("flinkguard.yaml"), config).unwrap();
     flinkguard_ok(d, &["render", "k8s", "--out", "out"]);
     let objects = load(&d.join("out"));
 
     let jm_pod = &object(&objects, "Deployment", "flink-jm")["spec"]["template"]["spec"];
     let tm_pod = &object(&objects, "StatefulSet", "flink-tm")["spec"]["template"]["spec"];
-    let (jm_fs, jm_config) = flink_config(&objects, jm_pod, "jobmanager", &d.join("pods/jm"));
-    let (_tm_fs, tm_config) = flink_config(&objects, tm_pod, "taskmanager", &d.join("pods/tm"));
+    let (_, jm_config) = flink_config(&objects, jm_pod, "jobmanager", &d.join("pods/jm"));
+    let (_, tm_config) = flink_config(&objects, tm_pod, "taskmanager", &d.join("pods/tm"));
     // The keystores are read from the laid-out Secrets, not from the host's PKI.
     let keystore = flink_setting(&jm_config, "security.ssl.internal.keystore");
     assert!(
@@ -132,22 +146,14 @@ fn rendered_manifests_run_a_real_job_through_the_gateway_side_car() {
     let blob = container_port(jm_pod, "jobmanager", "blob");
     let tm_rpc = container_port(tm_pod, "taskmanager", "rpc");
     let tm_data = container_port(tm_pod, "taskmanager", "data");
-    assert_eq!(
-        flink_setting(&jm_config, "jobmanager.rpc.port"),
-        jm_rpc.to_string()
-    );
-    assert_eq!(
-        flink_setting(&jm_config, "blob.server.port"),
-        blob.to_string()
-    );
-    assert_eq!(
-        flink_setting(&tm_config, "taskmanager.rpc.port"),
-        tm_rpc.to_string()
-    );
-    assert_eq!(
-        flink_setting(&tm_config, "taskmanager.data.port"),
-        tm_data.to_string()
-    );
+    for (config, key, port) in [
+        (&jm_config, "jobmanager.rpc.port", jm_rpc),
+        (&jm_config, "blob.server.port", blob),
+        (&tm_config, "taskmanager.rpc.port", tm_rpc),
+        (&tm_config, "taskmanager.data.port", tm_data),
+    ] {
+        assert_eq!(flink_setting(config, key), port.to_string(), "{key}");
+    }
     let rest = flink_setting(&jm_config, "rest.port").parse().unwrap();
     assert_eq!(flink_setting(&jm_config, "rest.bind-address"), "127.0.0.1");
     let tm_args = tm_pod["containers"][0]["args"].to_string();
@@ -155,7 +161,6 @@ fn rendered_manifests_run_a_real_job_through_the_gateway_side_car() {
         tm_args.contains("-Dtaskmanager.host=$(POD_NAME).flink-tm"),
         "{tm_args}"
     );
-
     // Two TaskManagers on one host cannot share ports: the second gets free ones.
     let ports = ClusterPorts {
         rest,
@@ -164,25 +169,44 @@ fn rendered_manifests_run_a_real_job_through_the_gateway_side_car() {
         tm_rpc: vec![tm_rpc, free[2]],
         tm_data: vec![tm_data, free[3]],
     };
-    // The pod network on loopback: the Service name `flink-jm` and the pods' own names are
-    // 127.0.0.1, and nothing listens beyond loopback on this host.
-    let cluster = ClusterBuilder::new(&dist)
-        .own_configs(jm_config, tm_config, ports)
+    Rendered {
+        objects,
+        jm_config,
+        tm_config,
+        ports,
+    }
+}
+
+/// The cluster as the pods would run it, on loopback: the Service name `flink-jm` and the
+/// pods' own names are 127.0.0.1, and nothing listens beyond loopback on this host.
+fn cluster(dist: &FlinkDist, d: &Path, rendered: &Rendered) -> ClusterBuilder {
+    ClusterBuilder::new(dist)
+        .own_configs(
+            rendered.jm_config.clone(),
+            rendered.tm_config.clone(),
+            rendered.ports.clone(),
+        )
         .dynamic_property("jobmanager.rpc.address", "127.0.0.1")
         .dynamic_property("jobmanager.bind-host", "127.0.0.1")
         .dynamic_property("taskmanager.bind-host", "127.0.0.1")
         .dynamic_property("taskmanager.host", "127.0.0.1")
         .rest_upstream_identity(&d.join("pki"))
-        .start();
+}
 
-    // The side-car, from its rendered flinkguard.yaml and the files of its own mounts.
-    let gateway_fs = ContainerFs::lay_out(&objects, jm_pod, "gateway", &d.join("pods/jm"));
+/// The side-car, from its rendered flinkguard.yaml and the files of its own mounts, and a
+/// REST client for `admin` through it.
+fn gateway(d: &Path, rendered: &Rendered) -> (GatewayProcess, ContainerFs, RestClient) {
+    let gateway_fs = ContainerFs::lay_out(
+        &rendered.objects,
+        rendered.jm_pod(),
+        "gateway",
+        &d.join("pods/jm"),
+    );
     let pod_config =
         fs::read_to_string(gateway_fs.host_path("/etc/flinkguard/config/flinkguard.yaml")).unwrap();
     let gateway_config = d.join("pods/gateway-flinkguard.yaml");
     fs::write(&gateway_config, gateway_fs.relocate_yaml(&pod_config)).unwrap();
     let gateway = GatewayProcess::start_with_config(d, &gateway_config);
-
     let client = RestClient::with_mutual_tls(
         gateway.url(""),
         MutualTls {
@@ -191,21 +215,38 @@ fn rendered_manifests_run_a_real_job_through_the_gateway_side_car() {
             key: d.join("pki/clients/admin/client.key"),
         },
     );
+    (gateway, gateway_fs, client)
+}
+
+/// The job runs on both TaskManagers with checkpoints: parallelism 2 on two one-slot
+/// TaskManagers, so the shuffle crosses the data plane, over the rendered internal mTLS.
+fn assert_runs_with_checkpoints(client: &RestClient, job: &str, cluster: &FlinkCluster) {
+    client
+        .wait_job_running(job, Duration::from_secs(90))
+        .unwrap_or_else(|e| panic!("{e}\n{}", cluster.log_tails()));
+    let checkpoints = client
+        .wait_checkpoints(job, 2, Duration::from_secs(90))
+        .unwrap_or_else(|e| panic!("{e}\n{}", cluster.log_tails()));
+    assert!(checkpoints >= 2);
+    assert_eq!(client.job_taskmanagers(job).unwrap().len(), 2);
+}
+
+#[test]
+fn rendered_session_cluster_runs_a_real_job_through_the_gateway_side_car() {
+    let dist = TestDist::default_version();
+    let work = tempfile::tempdir().unwrap();
+    let d = work.path();
+    // Submission on, to upload the test job.
+    let rendered = render_and_lay_out(d, true, "kubernetes:\n  taskmanagers: 2\n  task_slots: 1\n");
+    let cluster = cluster(&dist, d, &rendered).start();
+    let (gateway, gateway_fs, client) = gateway(d, &rendered);
+
     let jar = JobJar::build(&dist);
     let jar_id = client.upload_jar(&jar.path).unwrap();
     let job = client
         .run_jar(&jar_id, JobJar::ENTRY_CLASS, 2, &["rendered-k8s"])
         .unwrap_or_else(|e| panic!("{e}\n{}\n{:?}", cluster.log_tails(), gateway.log()));
-    client
-        .wait_job_running(&job, Duration::from_secs(90))
-        .unwrap_or_else(|e| panic!("{e}\n{}", cluster.log_tails()));
-    let checkpoints = client
-        .wait_checkpoints(&job, 2, Duration::from_secs(90))
-        .unwrap_or_else(|e| panic!("{e}\n{}", cluster.log_tails()));
-    assert!(checkpoints >= 2);
-    // Parallelism 2 on two one-slot TaskManagers: the shuffle crosses the data plane, over
-    // the internal mutual TLS of the rendered config.
-    assert_eq!(client.job_taskmanagers(&job).unwrap().len(), 2);
+    assert_runs_with_checkpoints(&client, &job, &cluster);
 
     // The gateway kept its state where the pod's writable volume is: the audit log names the
     // upload, and the ownership database exists.
@@ -218,5 +259,65 @@ fn rendered_manifests_run_a_real_job_through_the_gateway_side_car() {
             .is_file()
     );
     client.cancel_job(&job).unwrap();
-    drop(jm_fs);
+}
+
+/// Application mode: the JobManager's rendered command and arguments start the job from the
+/// jar "in the image" (the test job's jar stands at the path the image would hold it), and
+/// nothing can be uploaded, not even by an admin.
+#[test]
+fn rendered_application_cluster_runs_its_job_and_takes_no_upload() {
+    let dist = TestDist::default_version();
+    let work = tempfile::tempdir().unwrap();
+    let d = work.path();
+    let image_jar = "/opt/flink/usrlib/job.jar";
+    let rendered = render_and_lay_out(
+        d,
+        false,
+        &format!(
+            "kubernetes:\n  taskmanagers: 2\n  task_slots: 1\n  application:\n    jar: {image_jar}\n    entry_class: {}\n    args: [rendered-app]\n    parallelism: 2\n",
+            JobJar::ENTRY_CLASS
+        ),
+    );
+    let jobmanager = &rendered.jm_pod()["containers"][0];
+    assert_eq!(
+        jobmanager["command"],
+        json!(["/opt/flink/bin/standalone-job.sh"])
+    );
+    let args: Vec<String> = serde_json::from_value(jobmanager["args"].clone()).unwrap();
+    assert_eq!(args[0], "start-foreground", "{args:?}");
+    assert!(args.contains(&image_jar.to_owned()), "{args:?}");
+    let jar = JobJar::build(&dist);
+    // What follows `start-foreground`, with the image's jar where the test's jar is.
+    let args = args[1..]
+        .iter()
+        .map(|a| {
+            if a == image_jar {
+                jar.path.to_str().unwrap().to_owned()
+            } else {
+                a.clone()
+            }
+        })
+        .collect();
+    assert_eq!(
+        flink_setting(&rendered.jm_config, "parallelism.default"),
+        "2"
+    );
+    assert_eq!(
+        flink_setting(&rendered.jm_config, "web.submit.enable"),
+        "false"
+    );
+
+    let cluster = cluster(&dist, d, &rendered).application(args).start();
+    let (_gateway, _, client) = gateway(d, &rendered);
+    let overview = client.get_json("/jobs/overview").unwrap();
+    let jobs = overview["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 1, "{overview}");
+    let job = jobs[0]["jid"].as_str().unwrap().to_owned();
+    assert_runs_with_checkpoints(&client, &job, &cluster);
+
+    let upload = client.upload_jar(&jar.path);
+    assert!(
+        upload.is_err(),
+        "an upload to an application cluster: {upload:?}"
+    );
 }

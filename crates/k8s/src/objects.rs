@@ -414,7 +414,12 @@ fn jobmanager_command(inputs: &Inputs) -> (String, Vec<String>) {
                 "--jars".to_owned(),
                 app.jar.clone(),
             ];
-            args.extend(app.args.iter().cloned());
+            // `--jars` takes any number of values: `--` ends it, or the job's first argument
+            // would be read as a second jar.
+            if !app.args.is_empty() {
+                args.push("--".to_owned());
+                args.extend(app.args.iter().cloned());
+            }
             (format!("{FLINK_HOME}/bin/standalone-job.sh"), args)
         }
     }
