@@ -254,3 +254,196 @@ fn bad_kubernetes_section_names_the_field() {
     let result = flinkguard(dir.path(), &["render", "k8s", "--out", "out"]);
     expect_input_error(&result, &["kubernetes.egress", "cidrs"]);
 }
+
+/// The JobManager pod template's container named `name`.
+fn container<'a>(pod: &'a Value, name: &str) -> &'a Value {
+    pod["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap()
+}
+
+#[test]
+fn ha_mounts_the_api_token_with_a_configmaps_only_role_and_opens_only_the_api_server() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(
+        dir.path(),
+        "kubernetes:
+  high_availability:
+    storage_dir: s3://flink-state/ha
+    api_server:
+      cidrs: [172.18.0.2/32]
+      ports: [6443]
+",
+    );
+    flinkguard_ok(dir.path(), &["render", "k8s", "--out", "out"]);
+    let out = dir.path().join("out");
+    let objects = load(&out);
+
+    // Exactly the verbs Flink's HA uses, on ConfigMaps only; TaskManagers only read.
+    let roles = kind(&objects, "Role");
+    assert_eq!(roles.len(), 2);
+    for role in roles {
+        let rules = role["rules"].as_array().unwrap();
+        assert_eq!(rules.len(), 1, "{role}");
+        assert_eq!(rules[0]["apiGroups"], serde_json::json!([""]));
+        assert_eq!(rules[0]["resources"], serde_json::json!(["configmaps"]));
+        let verbs: Vec<&str> = rules[0]["verbs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert!(!verbs.contains(&"*"));
+        let expected: &[&str] = if role["metadata"]["name"] == "flink-jm" {
+            &[
+                "get",
+                "list",
+                "watch",
+                "create",
+                "update",
+                "delete",
+                "deletecollection",
+            ]
+        } else {
+            &["get", "list", "watch"]
+        };
+        assert_eq!(verbs, expected, "{}", role["metadata"]["name"]);
+    }
+    for binding in kind(&objects, "RoleBinding") {
+        let name = &binding["metadata"]["name"];
+        assert_eq!(&binding["roleRef"]["name"], name);
+        assert_eq!(binding["subjects"][0]["kind"], "ServiceAccount");
+        assert_eq!(&binding["subjects"][0]["name"], name);
+    }
+    // The token is mounted into Flink's pods, which need the API; the accounts still do not
+    // hand one to any other pod.
+    for pod in pod_specs(&objects) {
+        assert_eq!(pod["automountServiceAccountToken"], true);
+    }
+    for account in kind(&objects, "ServiceAccount") {
+        assert_eq!(account["automountServiceAccountToken"], false);
+    }
+    let egress = kind(&objects, "NetworkPolicy")
+        .into_iter()
+        .find(|p| p["metadata"]["name"] == "egress-kubernetes-api")
+        .unwrap();
+    assert_eq!(
+        egress["spec"]["egress"],
+        serde_json::json!([{
+            "to": [{"ipBlock": {"cidr": "172.18.0.2/32"}}],
+            "ports": [{"protocol": "TCP", "port": 6443}],
+        }])
+    );
+
+    // HA settings in both configs; the RPC port pinned (HA would pick a random one).
+    for secret in ["flink-jm-config", "flink-tm-config"] {
+        let config = secret_file(&objects, secret, "config.yaml");
+        for expected in [
+            "type: kubernetes",
+            "storageDir: s3://flink-state/ha",
+            "cluster-id: flink",
+            "namespace: flink",
+            "port: '6123'",
+        ] {
+            assert!(
+                config.contains(expected),
+                "{secret} lacks {expected}:\n{config}"
+            );
+        }
+    }
+    validate(&out);
+}
+
+#[test]
+fn gateway_state_is_a_claim_unless_loudly_ephemeral() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(
+        dir.path(),
+        "kubernetes:\n  gateway_state:\n    storage_size: 5Gi\n    storage_class: fast-ssd\n",
+    );
+    flinkguard_ok(dir.path(), &["render", "k8s", "--out", "out"]);
+    let objects = load(&dir.path().join("out"));
+    let claim = kind(&objects, "PersistentVolumeClaim")[0];
+    assert_eq!(claim["spec"]["resources"]["requests"]["storage"], "5Gi");
+    assert_eq!(claim["spec"]["storageClassName"], "fast-ssd");
+    let jm = pod_specs(&objects)[0];
+    let state = jm["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "gateway-state")
+        .unwrap();
+    assert_eq!(
+        state["persistentVolumeClaim"]["claimName"],
+        claim["metadata"]["name"]
+    );
+    validate(&dir.path().join("out"));
+
+    let dir = tempfile::tempdir().unwrap();
+    setup(
+        dir.path(),
+        "kubernetes:\n  gateway_state:\n    ephemeral_state_lost_on_restart: true\n",
+    );
+    flinkguard_ok(dir.path(), &["render", "k8s", "--out", "out"]);
+    let objects = load(&dir.path().join("out"));
+    assert!(kind(&objects, "PersistentVolumeClaim").is_empty());
+    let jm = pod_specs(&objects)[0];
+    let state = jm["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "gateway-state")
+        .unwrap();
+    assert!(state["emptyDir"].is_object(), "{state}");
+}
+
+#[test]
+fn application_mode_runs_the_images_jar_and_refuses_uploads() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(
+        dir.path(),
+        "kubernetes:
+  application:
+    jar: /opt/flink/usrlib/job.jar
+    entry_class: com.example.Job
+    args: [--input, kafka]
+",
+    );
+    flinkguard_ok(dir.path(), &["render", "k8s", "--out", "out"]);
+    let objects = load(&dir.path().join("out"));
+    let jm = container(pod_specs(&objects)[0], "jobmanager");
+    assert_eq!(
+        jm["command"],
+        serde_json::json!(["/opt/flink/bin/standalone-job.sh"])
+    );
+    assert_eq!(
+        jm["args"],
+        serde_json::json!([
+            "start-foreground",
+            "--job-classname",
+            "com.example.Job",
+            "--jars",
+            "/opt/flink/usrlib/job.jar",
+            "--",
+            "--input",
+            "kafka"
+        ])
+    );
+    validate(&dir.path().join("out"));
+
+    // Uploads stay off: asking for both is an error naming the field.
+    let dir = tempfile::tempdir().unwrap();
+    setup(
+        dir.path(),
+        "kubernetes:\n  application: {jar: /opt/flink/usrlib/job.jar, entry_class: com.example.Job}\n",
+    );
+    let path = dir.path().join("flinkguard.yaml");
+    let text = fs::read_to_string(&path).unwrap();
+    fs::write(&path, text.replace("web_submit: false", "web_submit: true")).unwrap();
+    let result = flinkguard(dir.path(), &["render", "k8s", "--out", "out"]);
+    expect_input_error(&result, &["flink.web_submit", "false"]);
+    assert!(!dir.path().join("out").exists());
+}
