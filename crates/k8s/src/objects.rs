@@ -22,6 +22,9 @@ pub(crate) const INTERNAL_IDENTITY: &str = "flink-internal-identity";
 pub(crate) const REST_IDENTITY: &str = "flink-rest-identity";
 pub(crate) const GATEWAY_PKI: &str = "flinkguard-gateway-pki";
 const GATEWAY_STATE: &str = "flinkguard-gateway-state";
+/// Where the image built by the repository's Dockerfile has the binary: an absolute path, so
+/// the pod does not depend on the image's PATH.
+pub const GATEWAY_BINARY: &str = "/usr/local/bin/flinkguard";
 /// The user (and group) of Flink's official image.
 const FLINK_UID: i64 = 9999;
 const FLINK_HOME: &str = "/opt/flink";
@@ -458,7 +461,7 @@ pub(crate) fn gateway_container(inputs: &Inputs) -> Value {
         "name": "gateway",
         "image": inputs.gateway_image,
         "imagePullPolicy": "IfNotPresent",
-        "command": ["flinkguard", "gateway", "--config", config_path],
+        "command": [GATEWAY_BINARY, "gateway", "--config", config_path],
         "ports": [port("https", p.gateway)],
         "readinessProbe": {"tcpSocket": {"port": "https"}, "periodSeconds": 10},
         "livenessProbe": {"tcpSocket": {"port": "https"}, "periodSeconds": 20, "initialDelaySeconds": 10},
