@@ -137,7 +137,7 @@ fn the_image_runs_the_binary_unprivileged_where_the_rendered_pods_expect_it() {
     let installed = copy.1.split_whitespace().last().unwrap().to_owned();
     let entrypoint = image.iter().find(|(op, _)| op == "ENTRYPOINT").unwrap();
     let entrypoint: Vec<String> = serde_json::from_str(&entrypoint.1).unwrap();
-    assert_eq!(entrypoint, [installed.clone()]);
+    assert_eq!(entrypoint, std::slice::from_ref(&installed));
 
     // The pods `render k8s` writes run that very path.
     let dir = tempfile::tempdir().unwrap();
