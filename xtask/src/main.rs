@@ -15,6 +15,8 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("curl", "curl"),
     ("openssl", "openssl"),
     ("python3", "python3-venv"),
+    // The container image test reads the binary's linked libraries.
+    ("readelf", "binutils"),
 ];
 
 /// Validates rendered Kubernetes manifests offline (tests of `flinkguard render k8s`), pinned

@@ -4,13 +4,16 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+mod gatewaykit;
 
-use common::k8s::{assert_locked_down, kind, load, pki_secrets, secret_file};
+use common::k8s::{ContainerFs, assert_locked_down, kind, load, pki_secrets, secret_file};
 use common::{expect_input_error, flinkguard, flinkguard_ok};
+use gatewaykit::GatewayProcess;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 const KUBERNETES: &str = "kubernetes:
   namespace: flink-prod
@@ -446,4 +449,119 @@ fn application_mode_runs_the_images_jar_and_refuses_uploads() {
     let result = flinkguard(dir.path(), &["render", "k8s", "--out", "out"]);
     expect_input_error(&result, &["flink.web_submit", "false"]);
     assert!(!dir.path().join("out").exists());
+}
+
+/// A Secret volume as the kubelet writes it: the files in a timestamped directory, `..data`
+/// a symlink to it, and each top-level entry a symlink through `..data`. An update writes a
+/// new directory and swaps `..data` in one rename, so every file changes at once.
+struct SecretVolume {
+    dir: PathBuf,
+    generation: u32,
+}
+
+impl SecretVolume {
+    /// Turns the files `lay_out` wrote into `dir` into the kubelet's layout.
+    fn adopt(dir: &Path) -> SecretVolume {
+        let first = dir.join("..gen-1");
+        fs::create_dir(&first).unwrap();
+        let entries: Vec<_> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| !n.to_string_lossy().starts_with(".."))
+            .collect();
+        for name in &entries {
+            fs::rename(dir.join(name), first.join(name)).unwrap();
+            std::os::unix::fs::symlink(Path::new("..data").join(name), dir.join(name)).unwrap();
+        }
+        std::os::unix::fs::symlink("..gen-1", dir.join("..data")).unwrap();
+        SecretVolume {
+            dir: dir.to_owned(),
+            generation: 1,
+        }
+    }
+
+    /// The kubelet's update: the new files (from a directory laid out like the volume) in a
+    /// new generation, `..data` swapped to it by rename.
+    fn update_from(&mut self, files: &Path) {
+        self.generation += 1;
+        let next = format!("..gen-{}", self.generation);
+        let status = Command::new("cp")
+            .arg("-rL")
+            .arg(files)
+            .arg(self.dir.join(&next))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let staged = self.dir.join("..data_tmp");
+        std::os::unix::fs::symlink(&next, &staged).unwrap();
+        fs::rename(&staged, self.dir.join("..data")).unwrap();
+    }
+}
+
+/// SHA-256 fingerprint of the certificate a TLS server presents.
+fn served_certificate(port: u16) -> String {
+    let mut connect = Command::new("openssl")
+        .args(["s_client", "-connect"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args(["-servername", "localhost"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut x509 = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256"])
+        .stdin(connect.stdout.take().unwrap())
+        .output()
+        .unwrap();
+    connect.wait().unwrap();
+    assert!(
+        x509.status.success(),
+        "no certificate read from port {port}"
+    );
+    String::from_utf8(std::mem::take(&mut x509.stdout)).unwrap()
+}
+
+fn file_certificate(path: &Path) -> String {
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Rotation as docs/kubernetes.md tells it: `pki renew-rest`, render again, apply. The
+/// kubelet then swaps the gateway's Secret volume, and the running side-car serves the new
+/// certificate without a restart.
+#[test]
+fn a_renewed_gateway_certificate_reaches_the_running_side_car_through_the_secret_volume() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    setup(d, "");
+    flinkguard_ok(d, &["render", "k8s", "--out", "out"]);
+    let objects = load(&d.join("out"));
+    let pod = pod_specs(&objects)[0];
+    let gateway_fs = ContainerFs::lay_out(&objects, pod, "gateway", &d.join("pod"));
+    let pki_mount = gateway_fs.host_path("/etc/flinkguard/pki");
+    let mut volume = SecretVolume::adopt(&pki_mount);
+    let pod_config =
+        fs::read_to_string(gateway_fs.host_path("/etc/flinkguard/config/flinkguard.yaml")).unwrap();
+    let config = d.join("pod/flinkguard.yaml");
+    fs::write(&config, gateway_fs.relocate_yaml(&pod_config)).unwrap();
+    let gateway = GatewayProcess::start_with_config(d, &config);
+    let before = served_certificate(gateway.port);
+    assert_eq!(before, file_certificate(&d.join("pki/rest.crt")));
+
+    flinkguard_ok(d, &["pki", "renew-rest"]);
+    flinkguard_ok(d, &["render", "k8s", "--out", "out", "--force"]);
+    let objects = load(&d.join("out"));
+    let renewed =
+        ContainerFs::lay_out(&objects, pod_specs(&objects)[0], "gateway", &d.join("next"));
+    volume.update_from(&renewed.host_path("/etc/flinkguard/pki"));
+    gateway.wait_for_log("reloaded", std::time::Duration::from_secs(10));
+    let after = served_certificate(gateway.port);
+    assert_ne!(after, before);
+    assert_eq!(after, file_certificate(&d.join("pki/rest.crt")));
 }
