@@ -6,7 +6,10 @@
 mod common;
 mod gatewaykit;
 
-use common::k8s::{ContainerFs, assert_locked_down, kind, load, pki_secrets, secret_file};
+use common::k8s::{
+    ContainerFs, assert_locked_down, init_with_kubernetes as setup, kind, load, pki_secrets,
+    secret_file,
+};
 use common::{expect_input_error, flinkguard, flinkguard_ok};
 use gatewaykit::GatewayProcess;
 use serde_json::Value;
@@ -26,14 +29,6 @@ const KUBERNETES: &str = "kubernetes:
     cidrs: [10.30.0.0/24]
     ports: [9093]
 ";
-
-fn setup(dir: &Path, kubernetes: &str) {
-    flinkguard_ok(dir, &["init", "--quiet"]);
-    let path = dir.join("flinkguard.yaml");
-    let mut text = fs::read_to_string(&path).unwrap();
-    text.push_str(kubernetes);
-    fs::write(&path, text).unwrap();
-}
 
 fn pod_specs(objects: &[(String, Value)]) -> Vec<&Value> {
     objects

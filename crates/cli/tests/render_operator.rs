@@ -11,7 +11,10 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::k8s::{assert_locked_down, kind, load, object, pki_secrets, secret_file, validate};
+use common::k8s::{
+    assert_locked_down, init_with_kubernetes as setup, kind, load, object, pki_secrets,
+    secret_file, validate,
+};
 use common::{expect_input_error, flinkguard, flinkguard_ok};
 use serde_json::{Value, json};
 
@@ -31,14 +34,6 @@ const KUBERNETES: &str = "kubernetes:
     cidrs: [10.30.0.0/24]
     ports: [9093]
 ";
-
-fn setup(dir: &Path, kubernetes: &str) {
-    flinkguard_ok(dir, &["init", "--quiet"]);
-    let path = dir.join("flinkguard.yaml");
-    let mut text = fs::read_to_string(&path).unwrap();
-    text.push_str(kubernetes);
-    fs::write(&path, text).unwrap();
-}
 
 fn render(dir: &Path) -> (PathBuf, Vec<(String, Value)>) {
     flinkguard_ok(dir, &["render", "operator", "--out", "out"]);
