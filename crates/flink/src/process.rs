@@ -611,15 +611,15 @@ pub fn wait_ready_with(
         }
         match fetch() {
             Ok(overview) if taskmanagers == 0 => return Ok(overview),
-            Ok(overview)
-                if overview.taskmanagers >= taskmanagers && overview.slots_available > 0 =>
-            {
+            // Registered slots, not free ones: an application cluster's job takes every slot
+            // as soon as the TaskManagers register.
+            Ok(overview) if overview.taskmanagers >= taskmanagers && overview.slots_total > 0 => {
                 return Ok(overview);
             }
             Ok(overview) => {
                 last_state = format!(
-                    "{} of {taskmanagers} TaskManagers registered, {} slots free",
-                    overview.taskmanagers, overview.slots_available
+                    "{} of {taskmanagers} TaskManagers registered, {} slots",
+                    overview.taskmanagers, overview.slots_total
                 );
             }
             Err(e) => last_state = format!("REST not answering: {e}"),
