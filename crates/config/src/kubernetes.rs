@@ -3,6 +3,8 @@
 
 use ipnet::IpNet;
 
+use crate::connectors::{ConnectorTruststore, KerberosSettings};
+
 /// `kubernetes:` (optional; every field has a secure default).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -22,6 +24,13 @@ pub struct KubernetesSection {
     /// Where Flink's pods may connect besides each other and DNS: the sources and sinks jobs
     /// use. Empty (the default): nowhere.
     pub egress: Vec<EgressTarget>,
+    /// The Kerberos identity jobs log in with (keytab, krb5.conf, Kafka SASL/GSSAPI).
+    /// Unset (the default): no Kerberos.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kerberos: Option<KerberosSettings>,
+    /// CAs of the servers connectors talk to, as PKCS#12 truststores mounted for jobs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub connector_truststores: Vec<ConnectorTruststore>,
 }
 
 impl Default for KubernetesSection {
@@ -34,6 +43,8 @@ impl Default for KubernetesSection {
             task_slots: 1,
             ingress_from: IngressFrom::default(),
             egress: Vec::new(),
+            kerberos: None,
+            connector_truststores: Vec::new(),
         }
     }
 }
@@ -155,6 +166,7 @@ impl KubernetesSection {
                 ));
             }
         }
+        crate::connectors::check(self.kerberos.as_ref(), &self.connector_truststores)?;
         Ok(())
     }
 }

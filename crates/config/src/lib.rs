@@ -15,9 +15,14 @@ use flinkguard_flink::FlinkVersion;
 use flinkguard_pki::{DnsName, KeyAlgorithm, PkiLayout, ValidityDays};
 use flinkguard_policy::{Policy, PolicyConfig};
 
+mod connectors;
 mod gateway;
 mod kubernetes;
 
+pub use connectors::{
+    ConnectorName, ConnectorTruststore, JaasContext, KafkaSecurityProtocol, KerberosPrincipal,
+    KerberosSettings,
+};
 pub use gateway::{
     AuthorizationWebhook, Cidr, ClientCertificates, GatewaySection, GroupAttribute, JwtIssuer,
     Timeouts, TrustedProxies,
