@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use flinkguard_config::LoadedConfig;
 use flinkguard_pki::PkiError;
 
+mod connectors;
 mod objects;
 mod pod_config;
 
@@ -64,6 +65,19 @@ pub enum K8sError {
     /// `--out` holds something else.
     #[error("{}: not empty; choose an empty or new directory, or pass --force to replace it", .0.display())]
     OutNotEmpty(PathBuf),
+    /// A file flinkguard.yaml names (keytab, krb5.conf, a connector's CA) is missing or
+    /// does not hold what it should.
+    #[error("{}: {field}: {}: {message}", config.display(), file.display())]
+    InputFile {
+        /// flinkguard.yaml.
+        config: PathBuf,
+        /// The dotted field that names the file.
+        field: String,
+        /// The file.
+        file: PathBuf,
+        /// What is wrong, and the fix.
+        message: String,
+    },
     /// Reading or writing a file failed.
     #[error("{}: {source}", path.display())]
     Io {

@@ -81,7 +81,7 @@ fn selector(inputs: &Inputs, component: &str) -> Value {
     })
 }
 
-fn metadata(inputs: &Inputs, name: &str, component: &str) -> Value {
+pub(crate) fn metadata(inputs: &Inputs, name: &str, component: &str) -> Value {
     json!({"name": name, "namespace": inputs.namespace, "labels": labels(inputs, component)})
 }
 
@@ -102,10 +102,18 @@ pub(crate) fn build(inputs: &Inputs) -> Vec<ManifestFile> {
             ],
             false,
         ),
-        file("secrets.yaml", secrets(inputs), true),
+        file(
+            "secrets.yaml",
+            [secrets(inputs), crate::connectors::secrets(inputs)].concat(),
+            true,
+        ),
         file(
             "configmaps.yaml",
-            vec![flinkguard_config_map(inputs)],
+            [
+                vec![flinkguard_config_map(inputs)],
+                crate::connectors::config_maps(inputs),
+            ]
+            .concat(),
             false,
         ),
         file("jobmanager.yaml", vec![jobmanager(inputs)], false),
@@ -137,7 +145,7 @@ fn service_account(inputs: &Inputs, name: &str, component: &str) -> Value {
     })
 }
 
-fn secret(inputs: &Inputs, name: &str, component: &str, files: &[SecretFile]) -> Value {
+pub(crate) fn secret(inputs: &Inputs, name: &str, component: &str, files: &[SecretFile]) -> Value {
     let mut data = serde_json::Map::new();
     for file in files {
         data.insert(file.key.clone(), json!(STANDARD.encode(&file.bytes)));
@@ -233,7 +241,7 @@ fn resources(cpu_request: &str, cpu_limit: &str, memory: &str) -> Value {
     })
 }
 
-fn mount(name: &str, path: &str, read_only: bool) -> Value {
+pub(crate) fn mount(name: &str, path: &str, read_only: bool) -> Value {
     json!({"name": name, "mountPath": path, "readOnly": read_only})
 }
 
@@ -270,7 +278,7 @@ fn flink_pod_parts(inputs: &Inputs, config_secret: &str, jobmanager: bool) -> (V
             std::slice::from_ref(&inputs.upstream_store),
         ));
     }
-    let volumes = vec![
+    let mut volumes = vec![
         json!({"name": "flink-pki", "projected": {
             "defaultMode": 0o440,
             "sources": pki_sources,
@@ -282,6 +290,7 @@ fn flink_pod_parts(inputs: &Inputs, config_secret: &str, jobmanager: bool) -> (V
         empty_dir("flink-log", false),
         empty_dir("tmp", false),
     ];
+    volumes.extend(crate::connectors::volumes(&inputs.connectors));
     let init = json!({
         "name": "flink-conf",
         "image": inputs.flink_image,
@@ -306,13 +315,15 @@ fn flink_env() -> Vec<Value> {
     ]
 }
 
-fn flink_mounts() -> Vec<Value> {
-    vec![
+fn flink_mounts(inputs: &Inputs) -> Vec<Value> {
+    let mut mounts = vec![
         mount("flink-pki", FLINK_PKI_DIR, true),
         mount("flink-conf", CONF_RW, false),
         mount("flink-log", "/opt/flink/log", false),
         mount("tmp", "/tmp", false),
-    ]
+    ];
+    mounts.extend(crate::connectors::mounts(&inputs.connectors));
+    mounts
 }
 
 fn port(name: &str, number: u16) -> Value {
@@ -342,7 +353,7 @@ fn jobmanager(inputs: &Inputs) -> Value {
         "ports": [port("rpc", p.jobmanager_rpc), port("blob", p.blob)],
         "securityContext": container_security(),
         "resources": resources("500m", "2", "2Gi"),
-        "volumeMounts": flink_mounts(),
+        "volumeMounts": flink_mounts(inputs),
     });
     let config_path = format!("{GATEWAY_CONFIG_DIR}/flinkguard.yaml");
     let gateway = json!({
@@ -404,7 +415,7 @@ fn taskmanager(inputs: &Inputs) -> Value {
         "ports": [port("rpc", p.taskmanager_rpc), port("data", p.taskmanager_data)],
         "securityContext": container_security(),
         "resources": resources("1", "2", "2Gi"),
-        "volumeMounts": flink_mounts(),
+        "volumeMounts": flink_mounts(inputs),
     });
     json!({
         "apiVersion": "apps/v1",

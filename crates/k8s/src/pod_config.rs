@@ -50,6 +50,8 @@ pub(crate) struct Inputs {
     pub(crate) gateway_files: Vec<SecretFile>,
     /// Every password and private key, to prove none lands in a ConfigMap.
     pub(crate) secret_values: Vec<String>,
+    /// Kerberos and connector truststores for jobs.
+    pub(crate) connectors: crate::connectors::Connectors,
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, K8sError> {
@@ -95,6 +97,7 @@ impl Inputs {
         let pki = flinkguard_pki::PkiLayout::new(&host_root);
 
         let k8s = config.kubernetes.clone().unwrap_or_default();
+        let connectors = crate::connectors::Connectors::read(loaded, &k8s, &pki)?;
         let ports = Ports::new(config.flink.rpc_port, config.flink.rest_port);
         let version = config.flink.version;
         let (format, version) = flinkguard_render::choose_format(None, version, None)?;
@@ -103,6 +106,7 @@ impl Inputs {
         let security = move_store_paths(&security, &host_root)?;
         let mut jobmanager = security.clone();
         jobmanager.extend(&cluster_settings(&ports, &k8s));
+        jobmanager.extend(&connectors.flink_settings);
         // TaskManagers serve no REST: they get neither the REST identity nor its password.
         let mut taskmanager = FlinkSettings::default();
         for (key, value) in jobmanager.iter() {
@@ -160,6 +164,7 @@ impl Inputs {
             }
         }
 
+        secret_values.extend(connectors.secret_values.iter().cloned());
         let namespace = k8s
             .namespace
             .clone()
@@ -188,6 +193,7 @@ impl Inputs {
             )?,
             gateway_files,
             secret_values,
+            connectors,
             k8s,
         })
     }
