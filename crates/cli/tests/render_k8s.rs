@@ -405,8 +405,8 @@ fn openssl_ca(dir: &Path, cn: &str) -> String {
     fs::read_to_string(cert).unwrap()
 }
 
-/// flinkguard.yaml with Kerberos from `realm` and truststores for Kafka (two CAs in one file,
-/// one in another) and Elasticsearch; returns the CNs of Kafka's CAs.
+/// flinkguard.yaml with Kerberos from `realm` and truststores for Kafka (three CAs in two
+/// files, one of them in both) and Elasticsearch; returns the CNs of Kafka's CAs.
 fn setup_connectors(dir: &Path, realm: &flinkguard_testkit::kdc::Realm) -> Vec<String> {
     let secrets = dir.join("secrets");
     let certs = dir.join("certs");
@@ -417,23 +417,12 @@ fn setup_connectors(dir: &Path, realm: &flinkguard_testkit::kdc::Realm) -> Vec<S
     fs::copy(&keytab, secrets.join("flink.keytab")).unwrap();
     fs::copy(realm.krb5_conf(), secrets.join("krb5.conf")).unwrap();
     let kafka_cas = ["Kafka Root CA", "Kafka Issuing CA", "Kafka Old Root CA"];
-    let bundle = format!(
-        "{}{}",
-        openssl_ca(&certs, kafka_cas[0]),
-        openssl_ca(&certs, kafka_cas[1])
-    );
-    fs::write(certs.join("kafka-bundle.pem"), bundle).unwrap();
-    fs::copy(
-        certs.join(format!("{}.pem", kafka_cas[2])),
-        certs.join("kafka-old.pem"),
-    )
-    .ok();
-    openssl_ca(&certs, kafka_cas[2]);
-    fs::rename(
-        certs.join(format!("{}.pem", kafka_cas[2])),
-        certs.join("kafka-old.pem"),
-    )
-    .unwrap();
+    let root = openssl_ca(&certs, kafka_cas[0]);
+    let issuing = openssl_ca(&certs, kafka_cas[1]);
+    let old = openssl_ca(&certs, kafka_cas[2]);
+    fs::write(certs.join("kafka-bundle.pem"), format!("{root}{issuing}")).unwrap();
+    // Bundles overlap in practice: the root again, next to the old root.
+    fs::write(certs.join("kafka-old.pem"), format!("{old}{root}")).unwrap();
     openssl_ca(&certs, "Elastic CA");
     setup(
         dir,

@@ -8,9 +8,9 @@
 //!
 //! The Flink configuration inside is the real output of `flinkguard_render` (what `flinkguard
 //! flink-config` writes), with store paths moved to where the pods mount them. It holds the
-//! keystore passwords, so it is a Secret; the only ConfigMap is flinkguard.yaml, which holds no
-//! secret by design, and [`render`] refuses to produce a ConfigMap containing any password or
-//! private key of the PKI.
+//! keystore passwords, so it is a Secret; the only ConfigMaps are flinkguard.yaml and (with
+//! Kerberos) krb5.conf, which hold no secret by design, and [`render`] refuses to produce a
+//! ConfigMap containing any password or private key of the PKI or a connector truststore.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
