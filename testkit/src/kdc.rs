@@ -210,6 +210,26 @@ impl Realm {
         }
         out
     }
+
+    /// Logs in from `keytab` in a real JVM through JAAS's Krb5LoginModule, as Flink's
+    /// KafkaClient context does (`java/KeytabLogin.java`, run as a single source file), with
+    /// `jvm_options` (e.g. `-Djava.security.krb5.conf=...`) as the pods pass them; the
+    /// output, whatever the outcome.
+    pub fn java_login(&self, jvm_options: &[&str], keytab: &Path, principal: &str) -> Output {
+        let java = flinkguard_flink::require_java().expect("java 17 (cargo xtask prepare)");
+        let source = self.dir.path().join("KeytabLogin.java");
+        fs::write(&source, include_str!("../java/KeytabLogin.java")).unwrap();
+        Command::new(&java.java)
+            .args(jvm_options)
+            .arg(&source)
+            .arg(keytab)
+            .arg(principal)
+            // Nothing from the machine: no ticket cache, no other krb5.conf by environment.
+            .env_remove("KRB5_CONFIG")
+            .env_remove("KRB5CCNAME")
+            .output()
+            .expect("run java")
+    }
 }
 
 impl Drop for Realm {

@@ -746,6 +746,32 @@ fn the_rendered_keytab_and_krb5_conf_log_in_at_a_real_kdc() {
         String::from_utf8_lossy(&ok.stderr)
     );
 
+    // A real JVM logs in from the mounted keytab exactly as the rendered Flink config says:
+    // krb5.conf through the JVM option, keytab and principal from security.kerberos.login.*.
+    let flink: Value =
+        serde_yaml_ng::from_str(&secret_file(&objects, "flink-tm-config", "config.yaml")).unwrap();
+    let at_mount = |s: String| s.replace("/opt/flink/kerberos", &mounted.to_string_lossy());
+    let jvm = at_mount(flink_setting(&flink, "env.java.opts.taskmanager"));
+    let keytab = at_mount(flink_setting(&flink, "security.kerberos.login.keytab"));
+    let login_principal = flink_setting(&flink, "security.kerberos.login.principal");
+    let login = realm.java_login(&[jvm.as_str()], Path::new(&keytab), &login_principal);
+    let said = String::from_utf8_lossy(&login.stdout);
+    assert!(
+        login.status.success(),
+        "JAAS login failed: {said}{}",
+        String::from_utf8_lossy(&login.stderr)
+    );
+    assert!(said.contains(&format!("principal {principal}")), "{said}");
+    assert!(
+        said.contains(&format!("ticket krbtgt/{REALM}@{REALM}")),
+        "{said}"
+    );
+    // Without the JVM option the JVM does not find the realm's KDC: the option is what works.
+    let without = realm.java_login(&[], Path::new(&keytab), &login_principal);
+    let reason = String::from_utf8_lossy(&without.stderr);
+    assert!(!without.status.success(), "logged in without krb5.conf");
+    assert!(reason.contains("Cannot locate KDC"), "{reason}");
+
     // A stale keytab (its keys replaced since) does not log in, and neither does another
     // principal with the rendered keytab.
     let stale = realm.export_keytab(PRINCIPAL, "stale.keytab");
