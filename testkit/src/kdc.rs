@@ -112,6 +112,11 @@ impl Realm {
         )
     }
 
+    /// The KDC's port on 127.0.0.1 (TCP and UDP).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// The realm's own krb5.conf file.
     pub fn krb5_conf(&self) -> PathBuf {
         self.dir.path().join("krb5.conf")

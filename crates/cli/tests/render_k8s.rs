@@ -427,7 +427,10 @@ fn setup_connectors(dir: &Path, realm: &flinkguard_testkit::kdc::Realm) -> Vec<S
     setup(
         dir,
         &format!(
-            "{KUBERNETES}  kerberos:
+            "{KUBERNETES}  - name: kdc
+    cidrs: [127.0.0.1/32]
+    ports: [{kdc_port}]
+  kerberos:
     principal: {PRINCIPAL}@{REALM}
     keytab_file: secrets/flink.keytab
     krb5_conf_file: secrets/krb5.conf
@@ -436,7 +439,8 @@ fn setup_connectors(dir: &Path, realm: &flinkguard_testkit::kdc::Realm) -> Vec<S
     ca_files: [certs/kafka-bundle.pem, certs/kafka-old.pem]
   - name: elasticsearch
     ca_files: [certs/Elastic CA.pem]
-"
+",
+            kdc_port = realm.port()
         ),
     );
     kafka_cas.iter().map(|s| (*s).to_owned()).collect()

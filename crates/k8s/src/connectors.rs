@@ -122,7 +122,9 @@ impl Connectors {
             });
         }
         if let Some(kerberos) = &k8s.kerberos {
-            out.kerberos = Some(read_kerberos(loaded, kerberos)?);
+            let files = read_kerberos(loaded, kerberos)?;
+            check_kdc_egress(loaded, k8s, &files.krb5_conf)?;
+            out.kerberos = Some(files);
             out.flink_settings = kerberos_settings(kerberos);
         }
         if let Some(properties) = kafka_properties(k8s.kerberos.as_ref(), kafka_store.as_ref()) {
@@ -290,6 +292,62 @@ fn read_kerberos(
             )
         })?;
     Ok(KerberosFiles { keytab, krb5_conf })
+}
+
+/// The ports of the KDCs krb5.conf names (`kdc = host[:port]`, 88 when none is given).
+/// Empty when it names none (KDCs found through DNS): then nothing can be checked.
+pub(crate) fn kdc_ports(krb5_conf: &str) -> BTreeSet<u16> {
+    let mut ports = BTreeSet::new();
+    for line in krb5_conf.lines() {
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        if key.trim() != "kdc" {
+            continue;
+        }
+        let host = value.trim();
+        let host = host
+            .strip_prefix("tcp/")
+            .or_else(|| host.strip_prefix("udp/"))
+            .unwrap_or(host);
+        // `[v6]:port`, `host:port` or a bare host (a bare IPv6 address has several colons).
+        let port = match host.rsplit_once(':') {
+            Some((h, p)) if !h.contains(':') || h.ends_with(']') => p.parse().ok(),
+            _ => Some(88),
+        };
+        ports.extend(port);
+    }
+    ports
+}
+
+/// The pods reach nothing outside the cluster unless `kubernetes.egress` allows it: without
+/// the KDC's port there, every login would time out in the pod instead of failing here.
+fn check_kdc_egress(
+    loaded: &LoadedConfig,
+    k8s: &KubernetesSection,
+    krb5_conf: &str,
+) -> Result<(), K8sError> {
+    let allowed: BTreeSet<u16> = k8s
+        .egress
+        .iter()
+        .flat_map(|t| t.ports.iter().copied())
+        .collect();
+    let missing: Vec<String> = kdc_ports(krb5_conf)
+        .difference(&allowed)
+        .map(u16::to_string)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(K8sError::Unsupported {
+        path: loaded.path.clone(),
+        field: "kubernetes.egress",
+        message: format!(
+            "krb5.conf names KDCs on port {} but no egress target allows it, so the pods could not reach them; add one, e.g. `- name: kdc` with the KDCs' cidrs and `ports: [{}]`",
+            missing.join(", "),
+            missing.join(", ")
+        ),
+    })
 }
 
 /// The principals (`a/b@REALM`) of an MIT keytab (format 0x0502, what kadmin and ktutil
@@ -583,6 +641,16 @@ pub(crate) mod tests {
 ";
 
     #[test]
+    fn kdc_ports_come_from_the_kdc_lines_of_krb5_conf() {
+        let conf = "[libdefaults]\n default_realm = A\n kdc_timesync = 1\n[realms]\n A = {\n  kdc = kdc1.a.org\n  kdc = tcp/10.0.0.2:750\n  kdc=[fd00::1]:8888\n  kdc = fd00::2\n  admin_server = kdc1.a.org:749\n }\n";
+        assert_eq!(
+            kdc_ports(conf).into_iter().collect::<Vec<_>>(),
+            [88, 750, 8888]
+        );
+        assert!(kdc_ports("[libdefaults]\n dns_lookup_kdc = true\n").is_empty());
+    }
+
+    #[test]
     fn keytab_principals_are_read_and_garbage_is_refused() {
         let bytes = keytab(&[
             (&["flink", "flink-prod"], "EXAMPLE.ORG"),
@@ -707,7 +775,11 @@ pub(crate) mod tests {
         }
     }
 
-    const KERBEROS: &str = "  kerberos:
+    const KERBEROS: &str = "  egress:
+  - name: kdc
+    cidrs: [10.0.0.0/24]
+    ports: [88]
+  kerberos:
     principal: flink/flink-prod@EXAMPLE.ORG
     keytab_file: secrets/flink.keytab
     krb5_conf_file: secrets/krb5.conf
@@ -724,7 +796,7 @@ pub(crate) mod tests {
         .unwrap();
         fs::write(
             secrets.join("krb5.conf"),
-            "[libdefaults]\n default_realm = EXAMPLE.ORG\n",
+            "[libdefaults]\n default_realm = EXAMPLE.ORG\n[realms]\n EXAMPLE.ORG = {\n  kdc = kdc.example.org\n }\n",
         )
         .unwrap();
         fs::create_dir(dir.path().join("certs")).unwrap();
@@ -801,6 +873,15 @@ pub(crate) mod tests {
         fs::write(dir.path().join("secrets/flink.keytab"), "not a keytab").unwrap();
         let err = read(dir.path(), &kerberos).unwrap_err().to_string();
         assert!(err.contains("0x0502") && err.contains("ktadd"), "{err}");
+
+        // The KDC's port must be open in the NetworkPolicies.
+        let dir = kerberos_dir(&["flink", "flink-prod"]);
+        let err = read(dir.path(), &kerberos.replace("ports: [88]", "ports: [750]"))
+            .unwrap_err()
+            .to_string();
+        for needle in ["kubernetes.egress", "port 88", "ports: [88]"] {
+            assert!(err.contains(needle), "{needle}: {err}");
+        }
 
         let dir = kerberos_dir(&["flink", "flink-prod"]);
         fs::remove_file(dir.path().join("secrets/krb5.conf")).unwrap();
