@@ -111,13 +111,13 @@ impl Connectors {
             }
             out.secret_values.push(built.password.expose().to_owned());
             out.files.push(SecretFile {
-                key: store_file(&store.name),
-                path: store_file(&store.name),
+                key: store_file(store.name.as_str()),
+                path: store_file(store.name.as_str()),
                 bytes: built.p12,
             });
             out.files.push(SecretFile {
-                key: password_file(&store.name),
-                path: password_file(&store.name),
+                key: password_file(store.name.as_str()),
+                path: password_file(store.name.as_str()),
                 bytes: format!("{}\n", built.password.expose()).into_bytes(),
             });
         }
@@ -138,11 +138,11 @@ impl Connectors {
     }
 }
 
-fn store_file(name: &ConnectorName) -> String {
+fn store_file(name: &str) -> String {
     format!("{name}-truststore.p12")
 }
 
-fn password_file(name: &ConnectorName) -> String {
+fn password_file(name: &str) -> String {
     format!("{name}-truststore.password")
 }
 
@@ -202,7 +202,7 @@ fn build_truststore(
     let dir = pki.root().join(PKI_SUBDIR);
     let files_error = |e: flinkguard_files::FileError| K8sError::Keys(e.to_string());
     flinkguard_files::create_private_dir(&dir).map_err(files_error)?;
-    let password_path = dir.join(password_file(&store.name));
+    let password_path = dir.join(password_file(store.name.as_str()));
     flinkguard_files::create_complete(
         &password_path,
         format!("{}\n", Password::generate().expose()).as_bytes(),
@@ -210,7 +210,7 @@ fn build_truststore(
     )
     .map_err(files_error)?;
     let password = pki.read_password(&password_path)?;
-    let store_path = dir.join(store_file(&store.name));
+    let store_path = dir.join(store_file(store.name.as_str()));
     if let Ok(existing) = fs::read(&store_path)
         && let Ok(entries) = flinkguard_pki::store::read_store(&existing, &password)
     {
@@ -478,10 +478,9 @@ fn kafka_properties(
         // Kafka's default since 2.0, stated so an older client cannot skip host name checks.
         lines.push("ssl.endpoint.identification.algorithm=https".to_owned());
         if let Some(password) = kafka_store {
-            let name = ConnectorName::try_from(ConnectorName::KAFKA.to_owned()).ok()?;
             lines.push(format!(
                 "ssl.truststore.location={CONNECTORS_DIR}/{}",
-                store_file(&name)
+                store_file(ConnectorName::KAFKA)
             ));
             lines.push("ssl.truststore.type=PKCS12".to_owned());
             lines.push(format!("ssl.truststore.password={}", password.expose()));
