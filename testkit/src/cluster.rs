@@ -45,6 +45,18 @@ pub struct ClusterBuilder {
     fast_jvm_startup: bool,
     rest_tls_ca: Option<PathBuf>,
     rest_client_identity: Option<(PathBuf, PathBuf)>,
+    own_configs: Option<OwnConfigs>,
+    dynamic_properties: Vec<(String, String)>,
+    application: Option<Vec<String>>,
+}
+
+/// Config files the test brings instead of the base config (see
+/// [`ClusterBuilder::own_configs`]).
+#[derive(Debug, Clone)]
+struct OwnConfigs {
+    jobmanager: String,
+    taskmanager: String,
+    ports: ClusterPorts,
 }
 
 /// C1-only JIT for every JVM the start scripts launch (the scripts run four helper JVMs per
@@ -62,7 +74,31 @@ impl ClusterBuilder {
             fast_jvm_startup: true,
             rest_tls_ca: None,
             rest_client_identity: None,
+            own_configs: None,
+            dynamic_properties: Vec::new(),
+            application: None,
         }
+    }
+
+    /// Runs these config files as they are, instead of the base config: the JobManager reads
+    /// `jobmanager`, every TaskManager `taskmanager` (from a conf dir of its own), each in the
+    /// distribution's config format. `ports` are the ones the files fix; the number of
+    /// TaskManagers is `ports.tm_rpc.len()`, and each TaskManager gets its `tm_rpc` and
+    /// `tm_data` port as a dynamic property (several on one host cannot share one port).
+    /// Every other setting, temp and memory sizes included, is the files' business.
+    pub fn own_configs(
+        mut self,
+        jobmanager: String,
+        taskmanager: String,
+        ports: ClusterPorts,
+    ) -> Self {
+        self.taskmanagers = ports.tm_rpc.len();
+        self.own_configs = Some(OwnConfigs {
+            jobmanager,
+            taskmanager,
+            ports,
+        });
+        self
     }
 
     /// REST speaks TLS (the caller sets `security.ssl.rest.*` with [`ClusterBuilder::config`]):
@@ -120,6 +156,21 @@ impl ClusterBuilder {
         self
     }
 
+    /// Adds `-D key=value` to every process's command line, as a pod's `args` would: it
+    /// overrides the config file (e.g. the host names of a rendered pod config on loopback).
+    pub fn dynamic_property(mut self, key: impl Into<String>, value: impl ToString) -> Self {
+        self.dynamic_properties
+            .push((key.into(), value.to_string()));
+        self
+    }
+
+    /// An application cluster: the JobManager is `standalone-job.sh` with these arguments
+    /// (`--job-classname`, `--jars`, the job's own), and runs that one job from the start.
+    pub fn application(mut self, args: Vec<String>) -> Self {
+        self.application = Some(args);
+        self
+    }
+
     /// Creates the temp dir, picks ports and writes the base config.
     pub fn prepare(self) -> PreparedCluster {
         let dir = tempfile::Builder::new()
@@ -137,24 +188,37 @@ impl ClusterBuilder {
             fs::create_dir_all(d).unwrap();
         }
         copy_conf_dir(&self.dist.conf_dir(), &conf_dir);
-
-        let n = self.taskmanagers;
-        let ports = free_ports(3 + 2 * n).expect("free loopback ports");
-        let ports = ClusterPorts {
-            rest: ports[0],
-            jm_rpc: ports[1],
-            blob: ports[2],
-            tm_rpc: ports[3..3 + n].to_vec(),
-            tm_data: ports[3 + n..].to_vec(),
-        };
-
-        let mut entries = base_config(&self.dist, &ports, self.slots, &tmp_dir);
-        entries.extend(self.extra);
         let format = self.dist.config_format();
         let config_path = conf_dir.join(format.file_name());
-        fs::write(&config_path, render_config(format, &entries)).unwrap();
+        let n = self.taskmanagers;
+
+        let (ports, taskmanager_conf_dir) = match self.own_configs {
+            Some(own) => {
+                fs::write(&config_path, own.jobmanager).unwrap();
+                let tm_conf_dir = root.join("conf-taskmanager");
+                copy_conf_dir(&self.dist.conf_dir(), &tm_conf_dir);
+                fs::write(tm_conf_dir.join(format.file_name()), own.taskmanager).unwrap();
+                (own.ports, tm_conf_dir)
+            }
+            None => {
+                let ports = free_ports(3 + 2 * n).expect("free loopback ports");
+                let ports = ClusterPorts {
+                    rest: ports[0],
+                    jm_rpc: ports[1],
+                    blob: ports[2],
+                    tm_rpc: ports[3..3 + n].to_vec(),
+                    tm_data: ports[3 + n..].to_vec(),
+                };
+                let mut entries = base_config(&self.dist, &ports, self.slots, &tmp_dir);
+                entries.extend(self.extra);
+                fs::write(&config_path, render_config(format, &entries)).unwrap();
+                (ports, conf_dir.clone())
+            }
+        };
 
         PreparedCluster {
+            dynamic_properties: self.dynamic_properties,
+            application: self.application,
             dist: self.dist,
             fast_jvm_startup: self.fast_jvm_startup,
             rest_tls_ca: self.rest_tls_ca,
@@ -163,6 +227,7 @@ impl ClusterBuilder {
             ports,
             config_path,
             conf_dir,
+            taskmanager_conf_dir,
             log_dir,
             pid_dir,
             tmp_dir,
@@ -247,6 +312,8 @@ fn base_config(
 /// [`PreparedCluster::start`].
 #[derive(Debug)]
 pub struct PreparedCluster {
+    dynamic_properties: Vec<(String, String)>,
+    application: Option<Vec<String>>,
     dist: FlinkDist,
     fast_jvm_startup: bool,
     rest_tls_ca: Option<PathBuf>,
@@ -255,6 +322,8 @@ pub struct PreparedCluster {
     ports: ClusterPorts,
     config_path: PathBuf,
     conf_dir: PathBuf,
+    /// `conf_dir`, unless the test brought its own TaskManager config.
+    taskmanager_conf_dir: PathBuf,
     log_dir: PathBuf,
     pid_dir: PathBuf,
     tmp_dir: PathBuf,
@@ -330,21 +399,26 @@ impl PreparedCluster {
             prepared: self,
         };
         let prepared = &cluster.prepared;
-        let jm = FlinkProcessSpec::new(
+        let jm_role = match prepared.application {
+            Some(_) => Role::ApplicationJobManager,
+            None => Role::JobManager,
+        };
+        let mut jm = FlinkProcessSpec::new(
             &prepared.dist,
-            Role::JobManager,
+            jm_role,
             &prepared.conf_dir,
             &prepared.log_dir,
             &prepared.pid_dir,
         )
         .name("jobmanager");
+        jm.args = prepared.application.clone().unwrap_or_default();
         let mut specs = vec![jm];
         for i in 0..prepared.taskmanagers {
             specs.push(
                 FlinkProcessSpec::new(
                     &prepared.dist,
                     Role::TaskManager,
-                    &prepared.conf_dir,
+                    &prepared.taskmanager_conf_dir,
                     &prepared.log_dir,
                     &prepared.pid_dir,
                 )
@@ -353,6 +427,11 @@ impl PreparedCluster {
                 .dynamic_property("taskmanager.data.port", prepared.ports.tm_data[i])
                 .dynamic_property("taskmanager.resource-id", format!("tm-{i}")),
             );
+        }
+        for spec in &mut specs {
+            for (key, value) in &prepared.dynamic_properties {
+                spec.dynamic_properties.push((key.clone(), value.clone()));
+            }
         }
         if prepared.fast_jvm_startup {
             let mut options = std::env::var("JAVA_TOOL_OPTIONS").unwrap_or_default();

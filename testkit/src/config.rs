@@ -89,3 +89,23 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod shipped_options_tests {
+    use super::*;
+    use crate::TestDist;
+    use flinkguard_flink::FlinkVersion;
+
+    /// `flinkguard_flink::shipped_java_options` is what each installed distribution ships.
+    #[test]
+    fn the_built_in_jvm_flags_are_the_distributions_own() {
+        for version in [FlinkVersion::DEFAULT, FlinkVersion::LATEST_1X] {
+            let dist = TestDist::get(version);
+            assert_eq!(
+                shipped_java_opts(&dist).as_deref(),
+                Some(flinkguard_flink::shipped_java_options(version).as_str()),
+                "Flink {version}"
+            );
+        }
+    }
+}

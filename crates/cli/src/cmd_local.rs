@@ -180,7 +180,8 @@ fn role_of(name: &str) -> Role {
 
 fn role_name(role: Role) -> &'static str {
     match role {
-        Role::JobManager => "jobmanager",
+        // `up` runs a session cluster; an application JobManager is a JobManager to it too.
+        Role::JobManager | Role::ApplicationJobManager => "jobmanager",
         Role::TaskManager => "taskmanager",
     }
 }

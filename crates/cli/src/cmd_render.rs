@@ -1,5 +1,6 @@
-//! `flinkguard render k8s`: plain Kubernetes manifests for a hardened Flink cluster with the
-//! gateway side-car.
+//! `flinkguard render k8s` and `render operator`: Kubernetes manifests for a hardened Flink
+//! cluster with the gateway side-car, plain or as a FlinkDeployment for the Flink Kubernetes
+//! Operator.
 
 use std::path::PathBuf;
 
@@ -23,10 +24,29 @@ pub(crate) struct K8sArgs {
 }
 
 pub(crate) fn k8s(args: &K8sArgs) -> Result<Outcome> {
+    write(args, flinkguard_k8s::render)
+}
+
+/// `render operator`: the same --out/--force semantics as `render k8s`.
+pub(crate) fn operator(args: &K8sArgs) -> Result<Outcome> {
+    let outcome = write(args, flinkguard_k8s::render_operator)?;
+    eprintln!(
+        "The operator needs the REST identity: install it with --set tls.create=true --set tls.secretName={secret} --set tls.secretKeyRef.name={secret} --set tls.secretKeyRef.key=password (docs/kubernetes.md)",
+        secret = flinkguard_k8s::OPERATOR_REST_TLS
+    );
+    Ok(outcome)
+}
+
+fn write(
+    args: &K8sArgs,
+    render: fn(
+        &flinkguard_config::LoadedConfig,
+    ) -> Result<flinkguard_k8s::Manifests, flinkguard_k8s::K8sError>,
+) -> Result<Outcome> {
     let loaded = Config::load(&args.config.config)?;
     // Before rendering: rendering may create the gateway's token and link keys in the PKI.
     flinkguard_k8s::check_out_dir(&args.out, args.force)?;
-    let manifests = flinkguard_k8s::render(&loaded)?;
+    let manifests = render(&loaded)?;
     manifests.write_dir(&args.out, args.force)?;
     let count = manifests.objects().count();
     eprintln!(

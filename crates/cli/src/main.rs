@@ -149,6 +149,15 @@ Examples:
   flinkguard render k8s --config prod/flinkguard.yaml --out deploy/prod --force
   kubectl apply -k deploy/k8s")]
     K8s(cmd_render::K8sArgs),
+
+    /// A FlinkDeployment for the Apache Flink Kubernetes Operator (native mode, session
+    /// cluster) with the same security, plus its Secrets, Role and NetworkPolicies. Needs
+    /// `kubernetes.operator` in flinkguard.yaml.
+    #[command(after_help = "\
+Examples:
+  flinkguard render operator --out deploy/operator
+  kubectl apply -k deploy/operator")]
+    Operator(cmd_render::K8sArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -280,6 +289,7 @@ fn main() -> ExitCode {
         Command::Probe(args) => cmd_probe::probe(&args),
         Command::FlinkConfig(args) => cmd_flink_config::run(&args),
         Command::Render(RenderCommand::K8s(args)) => cmd_render::k8s(&args),
+        Command::Render(RenderCommand::Operator(args)) => cmd_render::operator(&args),
         Command::Gateway(args) => cmd_gateway::run(&args),
         Command::Policy(PolicyCommand::Check(args)) => cmd_policy::check(&args),
         Command::Jobs(JobsCommand::Adopt(args)) => cmd_jobs::adopt(&args),

@@ -5,6 +5,9 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+#[path = "common/k8s.rs"]
+pub(crate) mod k8s;
+
 /// Runs `flinkguard` with `args` in `dir`.
 pub(crate) fn flinkguard(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_flinkguard"))

@@ -18,6 +18,7 @@ use flinkguard_policy::{Policy, PolicyConfig};
 mod connectors;
 mod gateway;
 mod kubernetes;
+mod kubernetes_operator;
 
 pub use connectors::{
     ConnectorName, ConnectorTruststore, JaasContext, KafkaSecurityProtocol, KerberosPrincipal,
@@ -27,7 +28,10 @@ pub use gateway::{
     AuthorizationWebhook, Cidr, ClientCertificates, GatewaySection, GroupAttribute, JwtIssuer,
     Timeouts, TrustedProxies,
 };
-pub use kubernetes::{EgressTarget, IngressFrom, KubernetesSection};
+pub use kubernetes::{
+    Application, EgressTarget, GatewayState, HighAvailability, IngressFrom, KubernetesSection,
+};
+pub use kubernetes_operator::{ApiServer, OperatorSection};
 
 /// The file name commands look for by default.
 pub const FILE_NAME: &str = "flinkguard.yaml";

@@ -6,7 +6,7 @@
 
 mod version;
 
-pub use version::{ConfigFormat, FlinkVersion, ParseVersionError};
+pub use version::{ConfigFormat, FlinkVersion, ParseVersionError, shipped_java_options};
 
 mod dist;
 mod error;

@@ -31,6 +31,9 @@ pub enum Role {
     JobManager,
     /// A TaskManager (task executor).
     TaskManager,
+    /// The JobManager of an application cluster (`standalone-job.sh`): runs one job's
+    /// `main()` at start; serves REST. Its job is given as [`FlinkProcessSpec::args`].
+    ApplicationJobManager,
 }
 
 impl Role {
@@ -39,6 +42,7 @@ impl Role {
         match self {
             Role::JobManager => "jobmanager.sh",
             Role::TaskManager => "taskmanager.sh",
+            Role::ApplicationJobManager => "standalone-job.sh",
         }
     }
 
@@ -47,6 +51,7 @@ impl Role {
         match self {
             Role::JobManager => "standalonesession",
             Role::TaskManager => "taskexecutor",
+            Role::ApplicationJobManager => "standalonejob",
         }
     }
 }
@@ -56,6 +61,7 @@ impl fmt::Display for Role {
         f.write_str(match self {
             Role::JobManager => "JobManager",
             Role::TaskManager => "TaskManager",
+            Role::ApplicationJobManager => "JobManager (application)",
         })
     }
 }
@@ -77,6 +83,8 @@ pub struct FlinkProcessSpec {
     pub name: String,
     /// `-D key=value` arguments, which override the config file for this process only.
     pub dynamic_properties: Vec<(String, String)>,
+    /// Arguments after the dynamic properties (an application JobManager's job).
+    pub args: Vec<String>,
     /// Extra environment variables for the scripts and the JVM (set after the `FLINK_*` ones,
     /// so they can override them).
     pub env: Vec<(String, String)>,
@@ -99,6 +107,7 @@ impl FlinkProcessSpec {
             pid_dir: pid_dir.into(),
             name: role.script().trim_end_matches(".sh").to_owned(),
             dynamic_properties: Vec::new(),
+            args: Vec::new(),
             env: Vec::new(),
         }
     }
@@ -172,6 +181,7 @@ impl FlinkProcessSpec {
         for (key, value) in &self.dynamic_properties {
             command.arg("-D").arg(format!("{key}={value}"));
         }
+        command.args(&self.args);
         // The console appender would copy the whole log into the .out file; with it off the
         // .out file holds what Flink's daemon mode puts there: stdout, stderr, JVM crashes.
         let mut jvm_args = std::env::var("JVM_ARGS").unwrap_or_default();

@@ -135,6 +135,49 @@ impl ConfigFormat {
     }
 }
 
+/// The JVM module flags Flink ships as `env.java.opts.all` in its default config (1.20 and
+/// 2.x, for Java 17 and later): without them parts of Flink fail at run time with
+/// `InaccessibleObjectException` (in 2.3, running any DataStream job). A config that
+/// replaces the shipped file, as a Kubernetes pod's does, must carry them itself. A test in
+/// the testkit compares them with the installed distributions' files.
+pub fn shipped_java_options(version: FlinkVersion) -> String {
+    const EXPORTS: [&str; 7] = [
+        "java.rmi/sun.rmi.registry",
+        "jdk.compiler/com.sun.tools.javac.api",
+        "jdk.compiler/com.sun.tools.javac.file",
+        "jdk.compiler/com.sun.tools.javac.parser",
+        "jdk.compiler/com.sun.tools.javac.tree",
+        "jdk.compiler/com.sun.tools.javac.util",
+        "java.security.jgss/sun.security.krb5",
+    ];
+    const OPENS: [&str; 12] = [
+        "java.base/java.lang",
+        "java.base/java.net",
+        "java.base/java.io",
+        "java.base/java.nio",
+        "java.base/sun.nio.ch",
+        "java.base/java.lang.reflect",
+        "java.base/java.text",
+        "java.base/java.time",
+        "java.base/java.util",
+        "java.base/java.util.concurrent",
+        "java.base/java.util.concurrent.atomic",
+        "java.base/java.util.concurrent.locks",
+    ];
+    // 1.x also exports sun.net.util; 2.x dropped it.
+    let exports_1x: &[&str] = if version.major < 2 {
+        &["java.base/sun.net.util"]
+    } else {
+        &[]
+    };
+    let exports = exports_1x
+        .iter()
+        .chain(&EXPORTS)
+        .map(|p| format!("--add-exports={p}=ALL-UNNAMED"));
+    let opens = OPENS.iter().map(|p| format!("--add-opens={p}=ALL-UNNAMED"));
+    exports.chain(opens).collect::<Vec<_>>().join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -402,6 +402,26 @@ pub(crate) fn keytab_principals(bytes: &[u8]) -> Result<BTreeSet<String>, String
     Ok(principals)
 }
 
+/// `render operator` does not carry Kerberos or truststores into the FlinkDeployment yet:
+/// refused by name rather than silently left out.
+pub(crate) fn refuse_for_operator(loaded: &LoadedConfig) -> Result<(), K8sError> {
+    let Some(k8s) = &loaded.config.kubernetes else {
+        return Ok(());
+    };
+    let field = if k8s.kerberos.is_some() {
+        "kubernetes.kerberos"
+    } else if !k8s.connector_truststores.is_empty() {
+        "kubernetes.connector_truststores"
+    } else {
+        return Ok(());
+    };
+    Err(K8sError::Unsupported {
+        path: loaded.path.clone(),
+        field,
+        message: "render operator does not mount Kerberos or connector truststores into the FlinkDeployment yet; remove it for render operator, or use render k8s".to_owned(),
+    })
+}
+
 /// Flink's Kerberos settings. krb5.conf's location is a JVM system property: Flink's own
 /// `security.kerberos.krb5-conf.path` is read only by its YARN and native-Kubernetes
 /// deployers, which ship the file and set `-Djava.security.krb5.conf` (YARN) or mount it at

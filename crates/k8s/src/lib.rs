@@ -22,10 +22,13 @@ use flinkguard_config::LoadedConfig;
 use flinkguard_pki::PkiError;
 
 mod connectors;
+mod ha;
 mod objects;
+mod operator;
 mod pod_config;
 
 pub use objects::Ports;
+pub use operator::{CRD_FLINK_VERSIONS, OPERATOR_REST_TLS, crd_flink_version, render_operator};
 
 /// The file that lists every manifest for `kubectl apply -k`.
 pub const KUSTOMIZATION: &str = "kustomization.yaml";

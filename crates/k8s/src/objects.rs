@@ -15,17 +15,18 @@ pub(crate) const JOBMANAGER: &str = "flink-jm";
 pub(crate) const TASKMANAGER: &str = "flink-tm";
 /// The gateway's Service.
 pub(crate) const GATEWAY: &str = "flinkguard-gateway";
-const FLINKGUARD_CONFIG: &str = "flinkguard-config";
+pub(crate) const FLINKGUARD_CONFIG: &str = "flinkguard-config";
 const JM_FLINK_CONFIG: &str = "flink-jm-config";
 const TM_FLINK_CONFIG: &str = "flink-tm-config";
-const INTERNAL_IDENTITY: &str = "flink-internal-identity";
-const REST_IDENTITY: &str = "flink-rest-identity";
-const GATEWAY_PKI: &str = "flinkguard-gateway-pki";
+pub(crate) const INTERNAL_IDENTITY: &str = "flink-internal-identity";
+pub(crate) const REST_IDENTITY: &str = "flink-rest-identity";
+pub(crate) const GATEWAY_PKI: &str = "flinkguard-gateway-pki";
+const GATEWAY_STATE: &str = "flinkguard-gateway-state";
 /// The user (and group) of Flink's official image.
 const FLINK_UID: i64 = 9999;
 const FLINK_HOME: &str = "/opt/flink";
-const CONF_RW: &str = "/opt/flink/conf-rw";
-const CONF_SECRET: &str = "/opt/flink/conf-secret";
+pub(crate) const CONF_RW: &str = "/opt/flink/conf-rw";
+pub(crate) const CONF_SECRET: &str = "/opt/flink/conf-secret";
 
 /// Every port the rendered cluster uses. Flink's internal ports are fixed (Flink's defaults
 /// pick random ones for blob and data) so NetworkPolicies can name them.
@@ -62,7 +63,7 @@ impl Ports {
     }
 }
 
-fn labels(inputs: &Inputs, component: &str) -> Value {
+pub(crate) fn labels(inputs: &Inputs, component: &str) -> Value {
     json!({
         "app.kubernetes.io/name": "flink",
         "app.kubernetes.io/instance": inputs.instance,
@@ -92,7 +93,7 @@ pub(crate) fn build(inputs: &Inputs) -> Vec<ManifestFile> {
         objects,
         secret,
     };
-    vec![
+    let mut files = vec![
         file("namespace.yaml", vec![namespace(inputs)], false),
         file(
             "serviceaccounts.yaml",
@@ -120,10 +121,44 @@ pub(crate) fn build(inputs: &Inputs) -> Vec<ManifestFile> {
         file("taskmanager.yaml", vec![taskmanager(inputs)], false),
         file("services.yaml", services(inputs), false),
         file("networkpolicies.yaml", network_policies(inputs), false),
-    ]
+    ];
+    if inputs.k8s.high_availability.is_some() {
+        files.push(file("rbac.yaml", crate::ha::rbac(inputs), false));
+    }
+    if !inputs.k8s.gateway_state.ephemeral_state_lost_on_restart {
+        files.push(file(
+            "storage.yaml",
+            vec![gateway_state_claim(inputs)],
+            false,
+        ));
+    }
+    files
 }
 
-fn namespace(inputs: &Inputs) -> Value {
+/// The gateway's audit log and ownership database outlive the pod on this claim.
+pub(crate) fn gateway_state_claim(inputs: &Inputs) -> Value {
+    let state = &inputs.k8s.gateway_state;
+    let mut spec = json!({
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": state.storage_size}},
+    });
+    if let Some(class) = &state.storage_class {
+        spec["storageClassName"] = json!(class);
+    }
+    json!({
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": metadata(inputs, GATEWAY_STATE, "gateway"),
+        "spec": spec,
+    })
+}
+
+/// The service account token is mounted only where Flink's HA needs the API.
+fn mounts_api_token(inputs: &Inputs) -> bool {
+    inputs.k8s.high_availability.is_some()
+}
+
+pub(crate) fn namespace(inputs: &Inputs) -> Value {
     let mut labels = labels(inputs, "namespace");
     for mode in ["enforce", "audit", "warn"] {
         labels[format!("pod-security.kubernetes.io/{mode}")] = json!("restricted");
@@ -136,7 +171,7 @@ fn namespace(inputs: &Inputs) -> Value {
     })
 }
 
-fn service_account(inputs: &Inputs, name: &str, component: &str) -> Value {
+pub(crate) fn service_account(inputs: &Inputs, name: &str, component: &str) -> Value {
     json!({
         "apiVersion": "v1",
         "kind": "ServiceAccount",
@@ -160,7 +195,7 @@ pub(crate) fn secret(inputs: &Inputs, name: &str, component: &str, files: &[Secr
     })
 }
 
-fn text_file(key: &str, text: &str) -> SecretFile {
+pub(crate) fn text_file(key: &str, text: &str) -> SecretFile {
     SecretFile {
         key: key.to_owned(),
         path: key.to_owned(),
@@ -201,7 +236,7 @@ fn secrets(inputs: &Inputs) -> Vec<Value> {
     ]
 }
 
-fn flinkguard_config_map(inputs: &Inputs) -> Value {
+pub(crate) fn flinkguard_config_map(inputs: &Inputs) -> Value {
     json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -210,7 +245,7 @@ fn flinkguard_config_map(inputs: &Inputs) -> Value {
     })
 }
 
-fn container_security() -> Value {
+pub(crate) fn container_security() -> Value {
     json!({
         "runAsNonRoot": true,
         "runAsUser": FLINK_UID,
@@ -223,7 +258,7 @@ fn container_security() -> Value {
     })
 }
 
-fn pod_security() -> Value {
+pub(crate) fn pod_security() -> Value {
     json!({
         "runAsNonRoot": true,
         "runAsUser": FLINK_UID,
@@ -233,7 +268,7 @@ fn pod_security() -> Value {
     })
 }
 
-fn resources(cpu_request: &str, cpu_limit: &str, memory: &str) -> Value {
+pub(crate) fn resources(cpu_request: &str, cpu_limit: &str, memory: &str) -> Value {
     // Memory request = limit: Flink sizes its JVM to the process size, never beyond it.
     json!({
         "requests": {"cpu": cpu_request, "memory": memory},
@@ -245,7 +280,7 @@ pub(crate) fn mount(name: &str, path: &str, read_only: bool) -> Value {
     json!({"name": name, "mountPath": path, "readOnly": read_only})
 }
 
-fn empty_dir(name: &str, memory: bool) -> Value {
+pub(crate) fn empty_dir(name: &str, memory: bool) -> Value {
     if memory {
         // Holds the Flink config with its passwords: kept off the node's disk.
         json!({"name": name, "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}})
@@ -255,7 +290,7 @@ fn empty_dir(name: &str, memory: bool) -> Value {
 }
 
 /// One Secret as a source of a projected volume, each file at its path under the mount.
-fn projected_secret(secret: &str, files: &[SecretFile]) -> Value {
+pub(crate) fn projected_secret(secret: &str, files: &[SecretFile]) -> Value {
     json!({"secret": {
         "name": secret,
         "items": files.iter().map(|f| json!({"key": f.key, "path": f.path})).collect::<Vec<_>>(),
@@ -326,28 +361,21 @@ fn flink_mounts(inputs: &Inputs) -> Vec<Value> {
     mounts
 }
 
-fn port(name: &str, number: u16) -> Value {
+pub(crate) fn port(name: &str, number: u16) -> Value {
     json!({"name": name, "containerPort": number, "protocol": "TCP"})
 }
 
 fn jobmanager(inputs: &Inputs) -> Value {
     let p = &inputs.ports;
     let (mut volumes, init) = flink_pod_parts(inputs, JM_FLINK_CONFIG, true);
-    volumes.push(json!({"name": "gateway-config", "configMap": {
-        "name": FLINKGUARD_CONFIG, "defaultMode": 0o440,
-    }}));
-    volumes.push(json!({"name": "gateway-pki", "secret": {
-        "secretName": GATEWAY_PKI,
-        "defaultMode": 0o440,
-        "items": inputs.gateway_files.iter().map(|f| json!({"key": f.key, "path": f.path})).collect::<Vec<_>>(),
-    }}));
-    volumes.push(empty_dir("gateway-state", false));
+    volumes.extend(gateway_volumes(inputs));
+    let (command, args) = jobmanager_command(inputs);
     let flink = json!({
         "name": "jobmanager",
         "image": inputs.flink_image,
         "imagePullPolicy": "IfNotPresent",
-        "command": [format!("{FLINK_HOME}/bin/jobmanager.sh")],
-        "args": ["start-foreground"],
+        "command": [command],
+        "args": args,
         "env": flink_env(),
         // REST (rest_port) is bound to 127.0.0.1 and deliberately not declared.
         "ports": [port("rpc", p.jobmanager_rpc), port("blob", p.blob)],
@@ -355,8 +383,89 @@ fn jobmanager(inputs: &Inputs) -> Value {
         "resources": resources("500m", "2", "2Gi"),
         "volumeMounts": flink_mounts(inputs),
     });
+    let gateway = gateway_container(inputs);
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(inputs, JOBMANAGER, "jobmanager"),
+        "spec": {
+            "replicas": 1,
+            // Never two JobManagers (and two ownership databases) at once.
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": selector(inputs, "jobmanager")},
+            "template": {
+                "metadata": {"labels": labels(inputs, "jobmanager")},
+                "spec": {
+                    "serviceAccountName": JOBMANAGER,
+                    "automountServiceAccountToken": mounts_api_token(inputs),
+                    "enableServiceLinks": false,
+                    "securityContext": pod_security(),
+                    "initContainers": [init],
+                    "containers": [flink, gateway],
+                    "volumes": volumes,
+                },
+            },
+        },
+    })
+}
+
+/// A session cluster's JobManager, or in application mode the standalone application entry
+/// point, which runs the image's jar's `main()` at start (no upload, no `POST /jobs`).
+fn jobmanager_command(inputs: &Inputs) -> (String, Vec<String>) {
+    match &inputs.k8s.application {
+        None => (
+            format!("{FLINK_HOME}/bin/jobmanager.sh"),
+            vec!["start-foreground".to_owned()],
+        ),
+        Some(app) => {
+            let mut args = vec![
+                "start-foreground".to_owned(),
+                "--job-classname".to_owned(),
+                app.entry_class.clone(),
+                "--jars".to_owned(),
+                app.jar.clone(),
+            ];
+            // `--jars` takes any number of values: `--` ends it, or the job's first argument
+            // would be read as a second jar.
+            if !app.args.is_empty() {
+                args.push("--".to_owned());
+                args.extend(app.args.iter().cloned());
+            }
+            (format!("{FLINK_HOME}/bin/standalone-job.sh"), args)
+        }
+    }
+}
+
+/// The gateway side-car's volumes: flinkguard.yaml, its part of the PKI, its state.
+pub(crate) fn gateway_volumes(inputs: &Inputs) -> Vec<Value> {
+    vec![
+        json!({"name": "gateway-config", "configMap": {
+            "name": FLINKGUARD_CONFIG, "defaultMode": 0o440,
+        }}),
+        json!({"name": "gateway-pki", "secret": {
+            "secretName": GATEWAY_PKI,
+            "defaultMode": 0o440,
+            "items": inputs.gateway_files.iter().map(|f| json!({"key": f.key, "path": f.path})).collect::<Vec<_>>(),
+        }}),
+        gateway_state_volume(inputs),
+    ]
+}
+
+/// The claim by default; an emptyDir only when flinkguard.yaml says loudly that losing the
+/// state with the pod is fine.
+fn gateway_state_volume(inputs: &Inputs) -> Value {
+    if inputs.k8s.gateway_state.ephemeral_state_lost_on_restart {
+        empty_dir("gateway-state", false)
+    } else {
+        json!({"name": "gateway-state", "persistentVolumeClaim": {"claimName": GATEWAY_STATE}})
+    }
+}
+
+/// The gateway side-car: the JobManager pod's only port for REST clients.
+pub(crate) fn gateway_container(inputs: &Inputs) -> Value {
+    let p = &inputs.ports;
     let config_path = format!("{GATEWAY_CONFIG_DIR}/flinkguard.yaml");
-    let gateway = json!({
+    json!({
         "name": "gateway",
         "image": inputs.gateway_image,
         "imagePullPolicy": "IfNotPresent",
@@ -371,29 +480,6 @@ fn jobmanager(inputs: &Inputs) -> Value {
             mount("gateway-pki", GATEWAY_PKI_DIR, true),
             mount("gateway-state", GATEWAY_STATE_DIR, false),
         ],
-    });
-    json!({
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": metadata(inputs, JOBMANAGER, "jobmanager"),
-        "spec": {
-            "replicas": 1,
-            // Never two JobManagers (and two ownership databases) at once.
-            "strategy": {"type": "Recreate"},
-            "selector": {"matchLabels": selector(inputs, "jobmanager")},
-            "template": {
-                "metadata": {"labels": labels(inputs, "jobmanager")},
-                "spec": {
-                    "serviceAccountName": JOBMANAGER,
-                    "automountServiceAccountToken": false,
-                    "enableServiceLinks": false,
-                    "securityContext": pod_security(),
-                    "initContainers": [init],
-                    "containers": [flink, gateway],
-                    "volumes": volumes,
-                },
-            },
-        },
     })
 }
 
@@ -430,7 +516,7 @@ fn taskmanager(inputs: &Inputs) -> Value {
                 "metadata": {"labels": labels(inputs, "taskmanager")},
                 "spec": {
                     "serviceAccountName": TASKMANAGER,
-                    "automountServiceAccountToken": false,
+                    "automountServiceAccountToken": mounts_api_token(inputs),
                     "enableServiceLinks": false,
                     "securityContext": pod_security(),
                     "initContainers": [init],
@@ -442,7 +528,7 @@ fn taskmanager(inputs: &Inputs) -> Value {
     })
 }
 
-fn service_port(name: &str, number: u16) -> Value {
+pub(crate) fn service_port(name: &str, number: u16) -> Value {
     json!({"name": name, "port": number, "targetPort": name, "protocol": "TCP"})
 }
 
@@ -484,7 +570,7 @@ fn services(inputs: &Inputs) -> Vec<Value> {
     ]
 }
 
-fn policy(inputs: &Inputs, name: &str, pod_selector: Value, spec: Value) -> Value {
+pub(crate) fn policy(inputs: &Inputs, name: &str, pod_selector: Value, spec: Value) -> Value {
     let mut spec = spec;
     spec["podSelector"] = pod_selector;
     json!({
@@ -495,15 +581,72 @@ fn policy(inputs: &Inputs, name: &str, pod_selector: Value, spec: Value) -> Valu
     })
 }
 
-fn tcp(ports: &[u16]) -> Vec<Value> {
+pub(crate) fn tcp(ports: &[u16]) -> Vec<Value> {
     ports
         .iter()
         .map(|p| json!({"protocol": "TCP", "port": p}))
         .collect()
 }
 
+/// Selects the JobManager and TaskManager pods (not other workloads of the namespace).
+pub(crate) fn flink_pods(inputs: &Inputs) -> Value {
+    json!({"matchExpressions": [{
+        "key": "app.kubernetes.io/component",
+        "operator": "In",
+        "values": ["jobmanager", "taskmanager"],
+    }], "matchLabels": {"app.kubernetes.io/instance": inputs.instance}})
+}
+
 fn pods(inputs: &Inputs, component: &str) -> Value {
     json!({"podSelector": {"matchLabels": selector(inputs, component)}})
+}
+
+/// Every pod of the namespace: nothing in, nothing out, until a policy below allows it.
+pub(crate) fn default_deny(inputs: &Inputs) -> Value {
+    policy(
+        inputs,
+        "default-deny",
+        json!({}),
+        json!({"policyTypes": ["Ingress", "Egress"]}),
+    )
+}
+
+/// Every pod of the namespace may ask kube-dns.
+pub(crate) fn allow_dns(inputs: &Inputs) -> Value {
+    policy(
+        inputs,
+        "allow-dns",
+        json!({}),
+        json!({
+            "policyTypes": ["Egress"],
+            "egress": [{
+                "to": [{
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                }],
+                "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+            }],
+        }),
+    )
+}
+
+/// The gateway port's sources from `kubernetes.ingress_from`; empty when none is configured
+/// (then no rule at all: a rule with an empty `from` would admit everyone).
+pub(crate) fn gateway_sources(inputs: &Inputs) -> Vec<Value> {
+    let from = &inputs.k8s.ingress_from;
+    let mut sources: Vec<Value> = from
+        .namespaces
+        .iter()
+        .map(
+            |ns| json!({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}),
+        )
+        .collect();
+    sources.extend(
+        from.cidrs
+            .iter()
+            .map(|c| json!({"ipBlock": {"cidr": c.to_string()}})),
+    );
+    sources
 }
 
 fn network_policies(inputs: &Inputs) -> Vec<Value> {
@@ -512,27 +655,8 @@ fn network_policies(inputs: &Inputs) -> Vec<Value> {
     let tm = || json!({"matchLabels": selector(inputs, "taskmanager")});
     let jm_ports = [p.jobmanager_rpc, p.blob];
     let mut out = vec![
-        policy(
-            inputs,
-            "default-deny",
-            json!({}),
-            json!({"policyTypes": ["Ingress", "Egress"]}),
-        ),
-        policy(
-            inputs,
-            "allow-dns",
-            json!({}),
-            json!({
-                "policyTypes": ["Egress"],
-                "egress": [{
-                    "to": [{
-                        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
-                        "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
-                    }],
-                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-                }],
-            }),
-        ),
+        default_deny(inputs),
+        allow_dns(inputs),
         // TaskManagers call the JobManager's RPC and blob ports; the JobManager calls back on
         // the TaskManagers' RPC port.
         policy(
@@ -564,19 +688,7 @@ fn network_policies(inputs: &Inputs) -> Vec<Value> {
         ),
     ];
     // No source configured: no rule at all. (A rule with an empty `from` would admit everyone.)
-    let from = &inputs.k8s.ingress_from;
-    let mut sources: Vec<Value> = from
-        .namespaces
-        .iter()
-        .map(
-            |ns| json!({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}),
-        )
-        .collect();
-    sources.extend(
-        from.cidrs
-            .iter()
-            .map(|c| json!({"ipBlock": {"cidr": c.to_string()}})),
-    );
+    let sources = gateway_sources(inputs);
     if !sources.is_empty() {
         out.push(policy(
             inputs,
@@ -588,23 +700,32 @@ fn network_policies(inputs: &Inputs) -> Vec<Value> {
             }),
         ));
     }
-    for target in &inputs.k8s.egress {
-        out.push(policy(
-            inputs,
-            &format!("egress-{}", target.name),
-            json!({"matchExpressions": [{
-                "key": "app.kubernetes.io/component",
-                "operator": "In",
-                "values": ["jobmanager", "taskmanager"],
-            }], "matchLabels": {"app.kubernetes.io/instance": inputs.instance}}),
-            json!({
-                "policyTypes": ["Egress"],
-                "egress": [{
-                    "to": target.cidrs.iter().map(|c| json!({"ipBlock": {"cidr": c.to_string()}})).collect::<Vec<_>>(),
-                    "ports": tcp(&target.ports),
-                }],
-            }),
-        ));
+    if let Some(ha) = &inputs.k8s.high_availability {
+        out.push(crate::ha::api_server_egress(inputs, ha));
     }
+    out.extend(egress_policies(inputs, &flink_pods(inputs)));
     out
+}
+
+/// One policy per `kubernetes.egress` target, for the Flink pods `flink_pods` selects.
+pub(crate) fn egress_policies(inputs: &Inputs, flink_pods: &Value) -> Vec<Value> {
+    inputs
+        .k8s
+        .egress
+        .iter()
+        .map(|target| {
+            policy(
+                inputs,
+                &format!("egress-{}", target.name),
+                flink_pods.clone(),
+                json!({
+                    "policyTypes": ["Egress"],
+                    "egress": [{
+                        "to": target.cidrs.iter().map(|c| json!({"ipBlock": {"cidr": c.to_string()}})).collect::<Vec<_>>(),
+                        "ports": tcp(&target.ports),
+                    }],
+                }),
+            )
+        })
+        .collect()
 }

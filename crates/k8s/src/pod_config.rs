@@ -50,6 +50,11 @@ pub(crate) struct Inputs {
     pub(crate) gateway_files: Vec<SecretFile>,
     /// Every password and private key, to prove none lands in a ConfigMap.
     pub(crate) secret_values: Vec<String>,
+    /// The renderer's security settings, store paths at the mount points (for `render
+    /// operator`, which writes them as the FlinkDeployment's flinkConfiguration).
+    pub(crate) security: FlinkSettings,
+    /// `flink.version`.
+    pub(crate) version: FlinkVersion,
     /// Kerberos and connector truststores for jobs.
     pub(crate) connectors: crate::connectors::Connectors,
 }
@@ -97,6 +102,10 @@ impl Inputs {
         let pki = flinkguard_pki::PkiLayout::new(&host_root);
 
         let k8s = config.kubernetes.clone().unwrap_or_default();
+        let namespace = k8s
+            .namespace
+            .clone()
+            .unwrap_or_else(|| config.cluster.name.clone());
         let connectors = crate::connectors::Connectors::read(loaded, &k8s, &pki)?;
         let ports = Ports::new(config.flink.rpc_port, config.flink.rest_port);
         let version = config.flink.version;
@@ -105,7 +114,15 @@ impl Inputs {
         let security = flinkguard_render::security_settings(loaded, version)?;
         let security = move_store_paths(&security, &host_root)?;
         let mut jobmanager = security.clone();
-        jobmanager.extend(&cluster_settings(&ports, &k8s));
+        jobmanager.extend(&cluster_settings(&ports, &k8s, version));
+        if let Some(ha) = &k8s.high_availability {
+            jobmanager.extend(&crate::ha::settings(
+                ha,
+                &config.cluster.name,
+                &namespace,
+                ports.jobmanager_rpc,
+            ));
+        }
         jobmanager.extend(&connectors.flink_settings);
         // TaskManagers serve no REST: they get neither the REST identity nor its password.
         let mut taskmanager = FlinkSettings::default();
@@ -165,10 +182,6 @@ impl Inputs {
         }
 
         secret_values.extend(connectors.secret_values.iter().cloned());
-        let namespace = k8s
-            .namespace
-            .clone()
-            .unwrap_or_else(|| config.cluster.name.clone());
         Ok(Inputs {
             instance: config.cluster.name.clone(),
             flink_image: k8s
@@ -195,6 +208,8 @@ impl Inputs {
             secret_values,
             connectors,
             k8s,
+            security,
+            version,
         })
     }
 }
@@ -222,6 +237,17 @@ fn refuse_unsupported(loaded: &LoadedConfig) -> Result<(), K8sError> {
         return Err(unsupported(
             "gateway.upstream_client_cert_file",
             "render k8s needs the gateway→Flink REST identity (other containers share the pod's loopback); run `flinkguard pki create-upstream` and set gateway.upstream_server_cert_file, upstream_client_cert_file and upstream_client_key_file as `flinkguard init` does",
+        ));
+    }
+    let application = loaded
+        .config
+        .kubernetes
+        .as_ref()
+        .is_some_and(|k| k.application.is_some());
+    if application && loaded.config.flink.web_submit {
+        return Err(unsupported(
+            "flink.web_submit",
+            "kubernetes.application runs the job in the image; jar uploads would let anyone with jars.upload run other code there. Set flink.web_submit: false",
         ));
     }
     if !gateway.client_ca_files.is_empty() {
@@ -280,8 +306,17 @@ fn move_store_paths(settings: &FlinkSettings, host_root: &Path) -> Result<FlinkS
 
 /// Settings of a cluster spread over pods: fixed ports (NetworkPolicies name them), the
 /// JobManager's Service as its address, and sizes that fit the containers' limits.
-fn cluster_settings(ports: &Ports, k8s: &KubernetesSection) -> FlinkSettings {
+fn cluster_settings(
+    ports: &Ports,
+    k8s: &KubernetesSection,
+    version: FlinkVersion,
+) -> FlinkSettings {
     let mut s = FlinkSettings::default();
+    // This file replaces the image's config.yaml, and with it the JVM flags Flink needs.
+    s.set(
+        "env.java.opts.all",
+        SettingValue::Str(flinkguard_flink::shipped_java_options(version)),
+    );
     let str = |v: &str| SettingValue::Str(v.to_owned());
     let int = |v: u16| SettingValue::Int(u64::from(v));
     s.set("jobmanager.rpc.address", str(crate::objects::JOBMANAGER));
@@ -302,6 +337,12 @@ fn cluster_settings(ports: &Ports, k8s: &KubernetesSection) -> FlinkSettings {
     s.set("taskmanager.memory.process.size", str("1728m"));
     // The root filesystem is read-only: everything Flink writes goes to the /tmp emptyDir.
     s.set("io.tmp.dirs", str("/tmp"));
+    if let Some(parallelism) = k8s.application.as_ref().and_then(|a| a.parallelism) {
+        s.set(
+            "parallelism.default",
+            SettingValue::Int(u64::from(parallelism)),
+        );
+    }
     s
 }
 
@@ -359,7 +400,11 @@ mod tests {
     #[test]
     fn internal_ports_are_fixed_in_the_flink_config() {
         let ports = Ports::new(6123, 8081);
-        let s = cluster_settings(&ports, &KubernetesSection::default());
+        let s = cluster_settings(
+            &ports,
+            &KubernetesSection::default(),
+            FlinkVersion::new(2, 3, 0),
+        );
         for key in [
             "jobmanager.rpc.port",
             "blob.server.port",

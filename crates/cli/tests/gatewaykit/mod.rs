@@ -24,20 +24,28 @@ impl GatewayProcess {
     /// Starts `flinkguard gateway` in `dir` on free ports, with audit lines going only to
     /// gateway.audit_file; returns once it listens.
     pub(crate) fn start(dir: &Path) -> GatewayProcess {
-        Self::spawn(dir, Stdio::null())
+        Self::spawn(dir, &[], Stdio::null())
+    }
+
+    /// Like [`GatewayProcess::start`], reading `--config CONFIG` instead of dir/flinkguard.yaml.
+    pub(crate) fn start_with_config(dir: &Path, config: &Path) -> GatewayProcess {
+        let config = config.to_str().unwrap();
+        Self::spawn(dir, &["--config", config], Stdio::null())
     }
 
     /// Like [`GatewayProcess::start`], also returning the gateway's stdout (audit lines).
     pub(crate) fn start_with_stdout(dir: &Path) -> (GatewayProcess, std::process::ChildStdout) {
-        let mut gateway = Self::spawn(dir, Stdio::piped());
+        let mut gateway = Self::spawn(dir, &[], Stdio::piped());
         let stdout = gateway.child.stdout.take().unwrap();
         (gateway, stdout)
     }
 
-    fn spawn(dir: &Path, stdout: Stdio) -> GatewayProcess {
+    fn spawn(dir: &Path, args: &[&str], stdout: Stdio) -> GatewayProcess {
         let ports = free_ports(2).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_flinkguard"))
-            .args(["gateway", "--listen"])
+            .arg("gateway")
+            .args(args)
+            .arg("--listen")
             .arg(format!("127.0.0.1:{}", ports[0]))
             .arg("--admin-listen")
             .arg(format!("127.0.0.1:{}", ports[1]))
