@@ -611,31 +611,27 @@ fn the_rendered_keytab_and_krb5_conf_log_in_at_a_real_kdc() {
     flinkguard_ok(dir.path(), &["render", "k8s", "--out", "out"]);
     let objects = load(&dir.path().join("out"));
 
-    // Lay the Secret and the ConfigMap out as the pod's projected volume would.
-    let mounted = dir.path().join("mounted/opt/flink/kerberos");
-    fs::create_dir_all(&mounted).unwrap();
-    fs::write(
-        mounted.join("flink.keytab"),
-        secret_bytes(&objects, "flink-kerberos-keytab", "flink.keytab"),
-    )
-    .unwrap();
-    let krb5 = kind(&objects, "ConfigMap")
-        .into_iter()
-        .find(|o| o["metadata"]["name"] == "flink-krb5-conf")
-        .unwrap();
-    fs::write(
-        mounted.join("krb5.conf"),
-        krb5["data"]["krb5.conf"].as_str().unwrap(),
-    )
-    .unwrap();
+    // The TaskManager container's mounts, laid out from the rendered Secret and ConfigMap as
+    // the kubelet would (items, modes), under a temp root.
+    let tm_pod =
+        &common::k8s::object(&objects, "StatefulSet", "flink-tm")["spec"]["template"]["spec"];
+    let tm = common::k8s::ContainerFs::lay_out(
+        &objects,
+        tm_pod,
+        "taskmanager",
+        &dir.path().join("pods/tm"),
+    );
+    let mounted_keytab = tm.host_path("/opt/flink/kerberos/flink.keytab");
+    let mounted_krb5 = tm.host_path("/opt/flink/kerberos/krb5.conf");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(&mounted_keytab).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o440, "the keytab is group-readable only");
+    }
 
     realm.start_kdc();
     let principal = format!("{PRINCIPAL}@{REALM}");
-    let ok = realm.kinit(
-        &mounted.join("flink.keytab"),
-        &principal,
-        &mounted.join("krb5.conf"),
-    );
+    let ok = realm.kinit(&mounted_keytab, &principal, &mounted_krb5);
     assert!(
         ok.status.success(),
         "kinit with the rendered keytab failed: {}",
@@ -644,11 +640,19 @@ fn the_rendered_keytab_and_krb5_conf_log_in_at_a_real_kdc() {
 
     // A real JVM logs in from the mounted keytab exactly as the rendered Flink config says:
     // krb5.conf through the JVM option, keytab and principal from security.kerberos.login.*.
-    let flink: Value =
-        serde_yaml_ng::from_str(&secret_file(&objects, "flink-tm-config", "config.yaml")).unwrap();
-    let at_mount = |s: String| s.replace("/opt/flink/kerberos", &mounted.to_string_lossy());
-    let jvm = at_mount(flink_setting(&flink, "env.java.opts.taskmanager"));
-    let keytab = at_mount(flink_setting(&flink, "security.kerberos.login.keytab"));
+    let flink: Value = serde_yaml_ng::from_str(&tm.relocate_yaml(&secret_file(
+        &objects,
+        "flink-tm-config",
+        "config.yaml",
+    )))
+    .unwrap();
+    let jvm = flink_setting(&flink, "env.java.opts.taskmanager");
+    assert_eq!(
+        jvm,
+        format!("-Djava.security.krb5.conf={}", mounted_krb5.display())
+    );
+    let keytab = flink_setting(&flink, "security.kerberos.login.keytab");
+    assert_eq!(Path::new(&keytab), mounted_keytab);
     let login_principal = flink_setting(&flink, "security.kerberos.login.principal");
     let login = realm.java_login(&[jvm.as_str()], Path::new(&keytab), &login_principal);
     let said = String::from_utf8_lossy(&login.stdout);
@@ -672,16 +676,12 @@ fn the_rendered_keytab_and_krb5_conf_log_in_at_a_real_kdc() {
     // principal with the rendered keytab.
     let stale = realm.export_keytab(PRINCIPAL, "stale.keytab");
     realm.export_keytab(PRINCIPAL, "rekeyed.keytab");
-    let refused = realm.kinit(&stale, &principal, &mounted.join("krb5.conf"));
+    let refused = realm.kinit(&stale, &principal, &mounted_krb5);
     let reason = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success(), "a stale keytab logged in");
     // Refused by its keys (the KDC answered), not for want of a KDC.
     assert!(reason.contains("Password incorrect"), "{reason}");
-    let refused = realm.kinit(
-        &mounted.join("flink.keytab"),
-        &format!("someone@{REALM}"),
-        &mounted.join("krb5.conf"),
-    );
+    let refused = realm.kinit(&mounted_keytab, &format!("someone@{REALM}"), &mounted_krb5);
     assert!(
         !refused.status.success(),
         "the keytab logged in as another principal"
