@@ -15,6 +15,8 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("curl", "curl"),
     ("openssl", "openssl"),
     ("python3", "python3-venv"),
+    // The container image test reads the binary's linked libraries.
+    ("readelf", "binutils"),
     // A real MIT Kerberos realm for the Kerberos tests (testkit::kdc): the KDC and its
     // database tools, kinit/klist.
     ("krb5kdc", "krb5-kdc"),

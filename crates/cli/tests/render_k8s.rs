@@ -4,10 +4,15 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+mod gatewaykit;
 
 use base64::Engine as _;
-use common::k8s::{assert_locked_down, kind, load, pki_secrets, secret_file};
+use common::k8s::{
+    ContainerFs, assert_locked_down, init_with_kubernetes as setup, kind, load, pki_secrets,
+    secret_file,
+};
 use common::{expect_input_error, flinkguard, flinkguard_ok};
+use gatewaykit::GatewayProcess;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::fs;
@@ -25,14 +30,6 @@ const KUBERNETES: &str = "kubernetes:
     cidrs: [10.30.0.0/24]
     ports: [9093]
 ";
-
-fn setup(dir: &Path, kubernetes: &str) {
-    flinkguard_ok(dir, &["init", "--quiet"]);
-    let path = dir.join("flinkguard.yaml");
-    let mut text = fs::read_to_string(&path).unwrap();
-    text.push_str(kubernetes);
-    fs::write(&path, text).unwrap();
-}
 
 fn pod_specs(objects: &[(String, Value)]) -> Vec<&Value> {
     objects
@@ -255,6 +252,314 @@ fn bad_kubernetes_section_names_the_field() {
     );
     let result = flinkguard(dir.path(), &["render", "k8s", "--out", "out"]);
     expect_input_error(&result, &["kubernetes.egress", "cidrs"]);
+}
+
+/// The JobManager pod template's container named `name`.
+fn container<'a>(pod: &'a Value, name: &str) -> &'a Value {
+    pod["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap()
+}
+
+#[test]
+fn ha_mounts_the_api_token_with_a_configmaps_only_role_and_opens_only_the_api_server() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(
+        dir.path(),
+        "kubernetes:
+  high_availability:
+    storage_dir: s3://flink-state/ha
+    api_server:
+      cidrs: [172.18.0.2/32]
+      ports: [6443]
+",
+    );
+    flinkguard_ok(dir.path(), &["render", "k8s", "--out", "out"]);
+    let out = dir.path().join("out");
+    let objects = load(&out);
+
+    // Exactly the verbs Flink's HA uses, on ConfigMaps only; TaskManagers only read.
+    let roles = kind(&objects, "Role");
+    assert_eq!(roles.len(), 2);
+    for role in roles {
+        let rules = role["rules"].as_array().unwrap();
+        assert_eq!(rules.len(), 1, "{role}");
+        assert_eq!(rules[0]["apiGroups"], serde_json::json!([""]));
+        assert_eq!(rules[0]["resources"], serde_json::json!(["configmaps"]));
+        let verbs: Vec<&str> = rules[0]["verbs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert!(!verbs.contains(&"*"));
+        let expected: &[&str] = if role["metadata"]["name"] == "flink-jm" {
+            &[
+                "get",
+                "list",
+                "watch",
+                "create",
+                "update",
+                "delete",
+                "deletecollection",
+            ]
+        } else {
+            &["get", "list", "watch"]
+        };
+        assert_eq!(verbs, expected, "{}", role["metadata"]["name"]);
+    }
+    for binding in kind(&objects, "RoleBinding") {
+        let name = &binding["metadata"]["name"];
+        assert_eq!(&binding["roleRef"]["name"], name);
+        assert_eq!(binding["subjects"][0]["kind"], "ServiceAccount");
+        assert_eq!(&binding["subjects"][0]["name"], name);
+    }
+    // The token is mounted into Flink's pods, which need the API; the accounts still do not
+    // hand one to any other pod.
+    for pod in pod_specs(&objects) {
+        assert_eq!(pod["automountServiceAccountToken"], true);
+    }
+    for account in kind(&objects, "ServiceAccount") {
+        assert_eq!(account["automountServiceAccountToken"], false);
+    }
+    let egress = kind(&objects, "NetworkPolicy")
+        .into_iter()
+        .find(|p| p["metadata"]["name"] == "egress-kubernetes-api")
+        .unwrap();
+    assert_eq!(
+        egress["spec"]["egress"],
+        serde_json::json!([{
+            "to": [{"ipBlock": {"cidr": "172.18.0.2/32"}}],
+            "ports": [{"protocol": "TCP", "port": 6443}],
+        }])
+    );
+
+    // HA settings in both configs; the RPC port pinned (HA would pick a random one).
+    for secret in ["flink-jm-config", "flink-tm-config"] {
+        let config = secret_file(&objects, secret, "config.yaml");
+        for expected in [
+            "type: kubernetes",
+            "storageDir: s3://flink-state/ha",
+            "cluster-id: flink",
+            "namespace: flink",
+            "port: '6123'",
+        ] {
+            assert!(
+                config.contains(expected),
+                "{secret} lacks {expected}:\n{config}"
+            );
+        }
+    }
+    validate(&out);
+}
+
+#[test]
+fn gateway_state_is_a_claim_unless_loudly_ephemeral() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(
+        dir.path(),
+        "kubernetes:\n  gateway_state:\n    storage_size: 5Gi\n    storage_class: fast-ssd\n",
+    );
+    flinkguard_ok(dir.path(), &["render", "k8s", "--out", "out"]);
+    let objects = load(&dir.path().join("out"));
+    let claim = kind(&objects, "PersistentVolumeClaim")[0];
+    assert_eq!(claim["spec"]["resources"]["requests"]["storage"], "5Gi");
+    assert_eq!(claim["spec"]["storageClassName"], "fast-ssd");
+    let jm = pod_specs(&objects)[0];
+    let state = jm["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "gateway-state")
+        .unwrap();
+    assert_eq!(
+        state["persistentVolumeClaim"]["claimName"],
+        claim["metadata"]["name"]
+    );
+    validate(&dir.path().join("out"));
+
+    let dir = tempfile::tempdir().unwrap();
+    setup(
+        dir.path(),
+        "kubernetes:\n  gateway_state:\n    ephemeral_state_lost_on_restart: true\n",
+    );
+    flinkguard_ok(dir.path(), &["render", "k8s", "--out", "out"]);
+    let objects = load(&dir.path().join("out"));
+    assert!(kind(&objects, "PersistentVolumeClaim").is_empty());
+    let jm = pod_specs(&objects)[0];
+    let state = jm["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "gateway-state")
+        .unwrap();
+    assert!(state["emptyDir"].is_object(), "{state}");
+}
+
+#[test]
+fn application_mode_runs_the_images_jar_and_refuses_uploads() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(
+        dir.path(),
+        "kubernetes:
+  application:
+    jar: /opt/flink/usrlib/job.jar
+    entry_class: com.example.Job
+    args: [--input, kafka]
+",
+    );
+    flinkguard_ok(dir.path(), &["render", "k8s", "--out", "out"]);
+    let objects = load(&dir.path().join("out"));
+    let jm = container(pod_specs(&objects)[0], "jobmanager");
+    assert_eq!(
+        jm["command"],
+        serde_json::json!(["/opt/flink/bin/standalone-job.sh"])
+    );
+    assert_eq!(
+        jm["args"],
+        serde_json::json!([
+            "start-foreground",
+            "--job-classname",
+            "com.example.Job",
+            "--jars",
+            "/opt/flink/usrlib/job.jar",
+            "--",
+            "--input",
+            "kafka"
+        ])
+    );
+    validate(&dir.path().join("out"));
+
+    // Uploads stay off: asking for both is an error naming the field.
+    let dir = tempfile::tempdir().unwrap();
+    setup(
+        dir.path(),
+        "kubernetes:\n  application: {jar: /opt/flink/usrlib/job.jar, entry_class: com.example.Job}\n",
+    );
+    let path = dir.path().join("flinkguard.yaml");
+    let text = fs::read_to_string(&path).unwrap();
+    fs::write(&path, text.replace("web_submit: false", "web_submit: true")).unwrap();
+    let result = flinkguard(dir.path(), &["render", "k8s", "--out", "out"]);
+    expect_input_error(&result, &["flink.web_submit", "false"]);
+    assert!(!dir.path().join("out").exists());
+}
+
+/// A Secret volume as the kubelet writes it: the files in a timestamped directory, `..data`
+/// a symlink to it, and each top-level entry a symlink through `..data`. An update writes a
+/// new directory and swaps `..data` in one rename, so every file changes at once.
+struct SecretVolume {
+    dir: PathBuf,
+    generation: u32,
+}
+
+impl SecretVolume {
+    /// Turns the files `lay_out` wrote into `dir` into the kubelet's layout.
+    fn adopt(dir: &Path) -> SecretVolume {
+        let first = dir.join("..gen-1");
+        fs::create_dir(&first).unwrap();
+        let entries: Vec<_> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| !n.to_string_lossy().starts_with(".."))
+            .collect();
+        for name in &entries {
+            fs::rename(dir.join(name), first.join(name)).unwrap();
+            std::os::unix::fs::symlink(Path::new("..data").join(name), dir.join(name)).unwrap();
+        }
+        std::os::unix::fs::symlink("..gen-1", dir.join("..data")).unwrap();
+        SecretVolume {
+            dir: dir.to_owned(),
+            generation: 1,
+        }
+    }
+
+    /// The kubelet's update: the new files (from a directory laid out like the volume) in a
+    /// new generation, `..data` swapped to it by rename.
+    fn update_from(&mut self, files: &Path) {
+        self.generation += 1;
+        let next = format!("..gen-{}", self.generation);
+        let status = Command::new("cp")
+            .arg("-rL")
+            .arg(files)
+            .arg(self.dir.join(&next))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let staged = self.dir.join("..data_tmp");
+        std::os::unix::fs::symlink(&next, &staged).unwrap();
+        fs::rename(&staged, self.dir.join("..data")).unwrap();
+    }
+}
+
+/// SHA-256 fingerprint of the certificate a TLS server presents.
+fn served_certificate(port: u16) -> String {
+    let mut connect = Command::new("openssl")
+        .args(["s_client", "-connect"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args(["-servername", "localhost"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut x509 = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256"])
+        .stdin(connect.stdout.take().unwrap())
+        .output()
+        .unwrap();
+    connect.wait().unwrap();
+    assert!(
+        x509.status.success(),
+        "no certificate read from port {port}"
+    );
+    String::from_utf8(std::mem::take(&mut x509.stdout)).unwrap()
+}
+
+fn file_certificate(path: &Path) -> String {
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Rotation as docs/kubernetes.md tells it: `pki renew-rest`, render again, apply. The
+/// kubelet then swaps the gateway's Secret volume, and the running side-car serves the new
+/// certificate without a restart.
+#[test]
+fn a_renewed_gateway_certificate_reaches_the_running_side_car_through_the_secret_volume() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    setup(d, "");
+    flinkguard_ok(d, &["render", "k8s", "--out", "out"]);
+    let objects = load(&d.join("out"));
+    let pod = pod_specs(&objects)[0];
+    let gateway_fs = ContainerFs::lay_out(&objects, pod, "gateway", &d.join("pod"));
+    let pki_mount = gateway_fs.host_path("/etc/flinkguard/pki");
+    let mut volume = SecretVolume::adopt(&pki_mount);
+    let pod_config =
+        fs::read_to_string(gateway_fs.host_path("/etc/flinkguard/config/flinkguard.yaml")).unwrap();
+    let config = d.join("pod/flinkguard.yaml");
+    fs::write(&config, gateway_fs.relocate_yaml(&pod_config)).unwrap();
+    let gateway = GatewayProcess::start_with_config(d, &config);
+    let before = served_certificate(gateway.port);
+    assert_eq!(before, file_certificate(&d.join("pki/rest.crt")));
+
+    flinkguard_ok(d, &["pki", "renew-rest"]);
+    flinkguard_ok(d, &["render", "k8s", "--out", "out", "--force"]);
+    let objects = load(&d.join("out"));
+    let renewed =
+        ContainerFs::lay_out(&objects, pod_specs(&objects)[0], "gateway", &d.join("next"));
+    volume.update_from(&renewed.host_path("/etc/flinkguard/pki"));
+    gateway.wait_for_log("reloaded", std::time::Duration::from_secs(10));
+    let after = served_certificate(gateway.port);
+    assert_ne!(after, before);
+    assert_eq!(after, file_certificate(&d.join("pki/rest.crt")));
 }
 
 // ---- Kerberos and connector truststores ----
@@ -615,12 +920,7 @@ fn the_rendered_keytab_and_krb5_conf_log_in_at_a_real_kdc() {
     // the kubelet would (items, modes), under a temp root.
     let tm_pod =
         &common::k8s::object(&objects, "StatefulSet", "flink-tm")["spec"]["template"]["spec"];
-    let tm = common::k8s::ContainerFs::lay_out(
-        &objects,
-        tm_pod,
-        "taskmanager",
-        &dir.path().join("pods/tm"),
-    );
+    let tm = ContainerFs::lay_out(&objects, tm_pod, "taskmanager", &dir.path().join("pods/tm"));
     let mounted_keytab = tm.host_path("/opt/flink/kerberos/flink.keytab");
     let mounted_krb5 = tm.host_path("/opt/flink/kerberos/krb5.conf");
     {

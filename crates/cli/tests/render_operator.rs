@@ -11,7 +11,10 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::k8s::{assert_locked_down, kind, load, object, pki_secrets, secret_file, validate};
+use common::k8s::{
+    assert_locked_down, init_with_kubernetes as setup, kind, load, object, pki_secrets,
+    secret_file, validate,
+};
 use common::{expect_input_error, flinkguard, flinkguard_ok};
 use serde_json::{Value, json};
 
@@ -31,14 +34,6 @@ const KUBERNETES: &str = "kubernetes:
     cidrs: [10.30.0.0/24]
     ports: [9093]
 ";
-
-fn setup(dir: &Path, kubernetes: &str) {
-    flinkguard_ok(dir, &["init", "--quiet"]);
-    let path = dir.join("flinkguard.yaml");
-    let mut text = fs::read_to_string(&path).unwrap();
-    text.push_str(kubernetes);
-    fs::write(&path, text).unwrap();
-}
 
 fn render(dir: &Path) -> (PathBuf, Vec<(String, Value)>) {
     flinkguard_ok(dir, &["render", "operator", "--out", "out"]);
@@ -607,4 +602,39 @@ fn the_init_container_appends_the_passwords_to_a_copy_of_flinks_config() {
     let result = run();
     assert!(!result.status.success());
     assert!(String::from_utf8_lossy(&result.stderr).contains("no Flink config file"));
+}
+
+#[test]
+fn application_mode_is_a_job_spec_the_crd_accepts_and_ha_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(
+        dir.path(),
+        &format!(
+            "{KUBERNETES}{OPERATOR}  application:\n    jar: /opt/flink/usrlib/job.jar\n    entry_class: com.example.Job\n    args: [--input, kafka]\n    parallelism: 4\n"
+        ),
+    );
+    let (_, objects) = render(dir.path());
+    let deployment = object(&objects, "FlinkDeployment", "flink");
+    assert_eq!(
+        deployment["spec"]["job"],
+        json!({
+            "jarURI": "local:///opt/flink/usrlib/job.jar",
+            "entryClass": "com.example.Job",
+            "args": ["--input", "kafka"],
+            "parallelism": 4,
+            "upgradeMode": "stateless",
+        })
+    );
+    let problems = crd_problems(&crd_schema(), deployment);
+    assert!(problems.is_empty(), "{problems:#?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    setup(
+        dir.path(),
+        &format!(
+            "{KUBERNETES}{OPERATOR}  high_availability:\n    storage_dir: s3://b/ha\n    api_server: {{cidrs: [172.18.0.2/32], ports: [6443]}}\n"
+        ),
+    );
+    let result = flinkguard(dir.path(), &["render", "operator", "--out", "out"]);
+    expect_input_error(&result, &["kubernetes.high_availability", "render k8s"]);
 }

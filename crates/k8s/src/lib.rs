@@ -27,7 +27,7 @@ mod objects;
 mod operator;
 mod pod_config;
 
-pub use objects::Ports;
+pub use objects::{GATEWAY_BINARY, Ports};
 pub use operator::{CRD_FLINK_VERSIONS, OPERATOR_REST_TLS, crd_flink_version, render_operator};
 
 /// The file that lists every manifest for `kubectl apply -k`.

@@ -22,6 +22,9 @@ pub(crate) const INTERNAL_IDENTITY: &str = "flink-internal-identity";
 pub(crate) const REST_IDENTITY: &str = "flink-rest-identity";
 pub(crate) const GATEWAY_PKI: &str = "flinkguard-gateway-pki";
 const GATEWAY_STATE: &str = "flinkguard-gateway-state";
+/// Where the image built by the repository's Dockerfile has the binary: an absolute path, so
+/// the pod does not depend on the image's PATH.
+pub const GATEWAY_BINARY: &str = "/usr/local/bin/flinkguard";
 /// The user (and group) of Flink's official image.
 const FLINK_UID: i64 = 9999;
 const FLINK_HOME: &str = "/opt/flink";
@@ -86,13 +89,18 @@ pub(crate) fn metadata(inputs: &Inputs, name: &str, component: &str) -> Value {
     json!({"name": name, "namespace": inputs.namespace, "labels": labels(inputs, component)})
 }
 
-/// Builds every file.
-pub(crate) fn build(inputs: &Inputs) -> Vec<ManifestFile> {
-    let file = |name, objects, secret| ManifestFile {
+/// One manifest file.
+pub(crate) fn file(name: &'static str, objects: Vec<Value>, secret: bool) -> ManifestFile {
+    ManifestFile {
         name,
         objects,
         secret,
-    };
+    }
+}
+
+/// The files `render k8s` and `render operator` share: the Namespace, the service accounts,
+/// flinkguard.yaml's ConfigMap and (unless loudly ephemeral) the gateway's state claim.
+pub(crate) fn shared_files(inputs: &Inputs) -> Vec<ManifestFile> {
     let mut files = vec![
         file("namespace.yaml", vec![namespace(inputs)], false),
         file(
@@ -104,11 +112,6 @@ pub(crate) fn build(inputs: &Inputs) -> Vec<ManifestFile> {
             false,
         ),
         file(
-            "secrets.yaml",
-            [secrets(inputs), crate::connectors::secrets(inputs)].concat(),
-            true,
-        ),
-        file(
             "configmaps.yaml",
             [
                 vec![flinkguard_config_map(inputs)],
@@ -117,14 +120,7 @@ pub(crate) fn build(inputs: &Inputs) -> Vec<ManifestFile> {
             .concat(),
             false,
         ),
-        file("jobmanager.yaml", vec![jobmanager(inputs)], false),
-        file("taskmanager.yaml", vec![taskmanager(inputs)], false),
-        file("services.yaml", services(inputs), false),
-        file("networkpolicies.yaml", network_policies(inputs), false),
     ];
-    if inputs.k8s.high_availability.is_some() {
-        files.push(file("rbac.yaml", crate::ha::rbac(inputs), false));
-    }
     if !inputs.k8s.gateway_state.ephemeral_state_lost_on_restart {
         files.push(file(
             "storage.yaml",
@@ -135,8 +131,28 @@ pub(crate) fn build(inputs: &Inputs) -> Vec<ManifestFile> {
     files
 }
 
+/// Builds every file.
+pub(crate) fn build(inputs: &Inputs) -> Vec<ManifestFile> {
+    let mut files = shared_files(inputs);
+    files.extend([
+        file(
+            "secrets.yaml",
+            [secrets(inputs), crate::connectors::secrets(inputs)].concat(),
+            true,
+        ),
+        file("jobmanager.yaml", vec![jobmanager(inputs)], false),
+        file("taskmanager.yaml", vec![taskmanager(inputs)], false),
+        file("services.yaml", services(inputs), false),
+        file("networkpolicies.yaml", network_policies(inputs), false),
+    ]);
+    if inputs.k8s.high_availability.is_some() {
+        files.push(file("rbac.yaml", crate::ha::rbac(inputs), false));
+    }
+    files
+}
+
 /// The gateway's audit log and ownership database outlive the pod on this claim.
-pub(crate) fn gateway_state_claim(inputs: &Inputs) -> Value {
+fn gateway_state_claim(inputs: &Inputs) -> Value {
     let state = &inputs.k8s.gateway_state;
     let mut spec = json!({
         "accessModes": ["ReadWriteOnce"],
@@ -158,7 +174,7 @@ fn mounts_api_token(inputs: &Inputs) -> bool {
     inputs.k8s.high_availability.is_some()
 }
 
-pub(crate) fn namespace(inputs: &Inputs) -> Value {
+fn namespace(inputs: &Inputs) -> Value {
     let mut labels = labels(inputs, "namespace");
     for mode in ["enforce", "audit", "warn"] {
         labels[format!("pod-security.kubernetes.io/{mode}")] = json!("restricted");
@@ -171,7 +187,7 @@ pub(crate) fn namespace(inputs: &Inputs) -> Value {
     })
 }
 
-pub(crate) fn service_account(inputs: &Inputs, name: &str, component: &str) -> Value {
+fn service_account(inputs: &Inputs, name: &str, component: &str) -> Value {
     json!({
         "apiVersion": "v1",
         "kind": "ServiceAccount",
@@ -220,6 +236,16 @@ fn secrets(inputs: &Inputs) -> Vec<Value> {
             "taskmanager",
             &[text_file(file, &inputs.taskmanager_flink_config)],
         ),
+    ]
+    .into_iter()
+    .chain(identity_secrets(inputs))
+    .collect()
+}
+
+/// The PKI's Secrets both renders share: Flink's internal keystore, Flink REST's keystore
+/// (the upstream identity) and the gateway's files.
+pub(crate) fn identity_secrets(inputs: &Inputs) -> [Value; 3] {
+    [
         secret(
             inputs,
             INTERNAL_IDENTITY,
@@ -236,7 +262,7 @@ fn secrets(inputs: &Inputs) -> Vec<Value> {
     ]
 }
 
-pub(crate) fn flinkguard_config_map(inputs: &Inputs) -> Value {
+fn flinkguard_config_map(inputs: &Inputs) -> Value {
     json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -469,7 +495,7 @@ pub(crate) fn gateway_container(inputs: &Inputs) -> Value {
         "name": "gateway",
         "image": inputs.gateway_image,
         "imagePullPolicy": "IfNotPresent",
-        "command": ["flinkguard", "gateway", "--config", config_path],
+        "command": [GATEWAY_BINARY, "gateway", "--config", config_path],
         "ports": [port("https", p.gateway)],
         "readinessProbe": {"tcpSocket": {"port": "https"}, "periodSeconds": 10},
         "livenessProbe": {"tcpSocket": {"port": "https"}, "periodSeconds": 20, "initialDelaySeconds": 10},

@@ -26,10 +26,9 @@ use serde_json::{Value, json};
 
 use crate::objects::{
     CONF_RW, CONF_SECRET, INTERNAL_IDENTITY, JOBMANAGER, REST_IDENTITY, TASKMANAGER, allow_dns,
-    container_security, default_deny, egress_policies, empty_dir, flinkguard_config_map,
-    gateway_container, gateway_sources, gateway_state_claim, gateway_volumes, labels, metadata,
-    mount, namespace, pod_security, policy, projected_secret, resources, secret, service_account,
-    service_port, tcp, text_file,
+    container_security, default_deny, egress_policies, empty_dir, file, gateway_container,
+    gateway_sources, gateway_volumes, identity_secrets, labels, metadata, mount, pod_security,
+    policy, projected_secret, resources, secret, service_port, shared_files, tcp, text_file,
 };
 use crate::pod_config::{FLINK_PKI_DIR, Inputs, SecretFile};
 use crate::{K8sError, ManifestFile, Manifests};
@@ -217,41 +216,15 @@ struct Parts<'a> {
 
 impl Parts<'_> {
     fn build(&self) -> Vec<ManifestFile> {
-        let inputs = self.inputs;
-        let file = |name, objects, secret| ManifestFile {
-            name,
-            objects,
-            secret,
-        };
-        let mut files = vec![
-            file("namespace.yaml", vec![namespace(inputs)], false),
-            file(
-                "serviceaccounts.yaml",
-                vec![
-                    service_account(inputs, JOBMANAGER, "jobmanager"),
-                    service_account(inputs, TASKMANAGER, "taskmanager"),
-                ],
-                false,
-            ),
+        let mut files = shared_files(self.inputs);
+        files.extend([
             file("rbac.yaml", self.rbac(), false),
             file("secrets.yaml", self.secrets(), true),
             file("operator-tls.yaml", vec![self.operator_tls()], true),
-            file(
-                "configmaps.yaml",
-                vec![flinkguard_config_map(inputs)],
-                false,
-            ),
             file("flinkdeployment.yaml", vec![self.flink_deployment()], false),
             file("services.yaml", vec![self.gateway_service()], false),
             file("networkpolicies.yaml", self.network_policies(), false),
-        ];
-        if !inputs.k8s.gateway_state.ephemeral_state_lost_on_restart {
-            files.push(file(
-                "storage.yaml",
-                vec![gateway_state_claim(inputs)],
-                false,
-            ));
-        }
+        ]);
         files
     }
 
@@ -303,25 +276,8 @@ impl Parts<'_> {
 
     fn secrets(&self) -> Vec<Value> {
         let inputs = self.inputs;
-        vec![
-            secret(
-                inputs,
-                INTERNAL_IDENTITY,
-                "flink",
-                std::slice::from_ref(&inputs.internal_store),
-            ),
-            secret(
-                inputs,
-                REST_IDENTITY,
-                "jobmanager",
-                std::slice::from_ref(&inputs.upstream_store),
-            ),
-            secret(
-                inputs,
-                crate::objects::GATEWAY_PKI,
-                "gateway",
-                &inputs.gateway_files,
-            ),
+        let mut secrets = identity_secrets(inputs).to_vec();
+        secrets.extend([
             secret(
                 inputs,
                 JM_PASSWORDS,
@@ -334,7 +290,8 @@ impl Parts<'_> {
                 "taskmanager",
                 &[text_file(PASSWORDS_FILE, &self.tm_passwords)],
             ),
-        ]
+        ]);
+        secrets
     }
 
     /// For the operator's pod, in its namespace: the upstream identity under the names its Helm

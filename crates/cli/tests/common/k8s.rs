@@ -11,6 +11,16 @@ use std::process::Command;
 use base64::Engine as _;
 use serde_json::Value;
 
+/// `flinkguard init` in `dir`, then `kubernetes` (a `kubernetes:` section, or nothing)
+/// appended to its flinkguard.yaml.
+pub(crate) fn init_with_kubernetes(dir: &Path, kubernetes: &str) {
+    super::flinkguard_ok(dir, &["init", "--quiet"]);
+    let path = dir.join("flinkguard.yaml");
+    let mut text = fs::read_to_string(&path).unwrap();
+    text.push_str(kubernetes);
+    fs::write(&path, text).unwrap();
+}
+
 /// Every object of every file the kustomization lists, with its file name.
 pub(crate) fn load(out: &Path) -> Vec<(String, Value)> {
     let kustomization: Value =
