@@ -257,6 +257,7 @@ fn read_kerberos(
     let field = "kubernetes.kerberos.keytab_file";
     let keytab = read_input(loaded, field, &kerberos.keytab_file)?;
     let path = loaded.base_dir.join(&kerberos.keytab_file);
+    refuse_shared_keytab(loaded, field, &path)?;
     let principals = keytab_principals(&keytab).map_err(|problem| {
         bad_file(
             loaded,
@@ -348,6 +349,34 @@ fn check_kdc_egress(
             missing.join(", ")
         ),
     })
+}
+
+/// A keytab is the principal's password: like the PKI's keys, it must be the owner's alone
+/// on the machine that renders, or anyone there can log in as the cluster.
+#[cfg(unix)]
+fn refuse_shared_keytab(loaded: &LoadedConfig, field: &str, path: &Path) -> Result<(), K8sError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(path)
+        .map_err(|e| bad_file(loaded, field.to_owned(), path, e.to_string()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(bad_file(
+            loaded,
+            field.to_owned(),
+            path,
+            format!(
+                "readable by others (mode {:o}); a keytab is the principal's password: `chmod 600` it",
+                mode & 0o777
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn refuse_shared_keytab(_: &LoadedConfig, _: &str, _: &Path) -> Result<(), K8sError> {
+    Ok(())
 }
 
 /// The principals (`a/b@REALM`) of an MIT keytab (format 0x0502, what kadmin and ktutil
@@ -813,6 +842,7 @@ pub(crate) mod tests {
             keytab(&[(principal, "EXAMPLE.ORG")]),
         )
         .unwrap();
+        set_mode(&secrets.join("flink.keytab"), 0o600);
         fs::write(
             secrets.join("krb5.conf"),
             "[libdefaults]\n default_realm = EXAMPLE.ORG\n[realms]\n EXAMPLE.ORG = {\n  kdc = kdc.example.org\n }\n",
@@ -821,6 +851,22 @@ pub(crate) mod tests {
         fs::create_dir(dir.path().join("certs")).unwrap();
         fs::write(dir.path().join("certs/kafka.pem"), ca_pem("Kafka Root")).unwrap();
         dir
+    }
+
+    fn set_mode(path: &Path, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn a_keytab_others_can_read_is_refused() {
+        let dir = kerberos_dir(&["flink", "flink-prod"]);
+        set_mode(&dir.path().join("secrets/flink.keytab"), 0o640);
+        let kerberos = format!("{KERBEROS}    kafka_security_protocol: SASL_SSL\n");
+        let err = read(dir.path(), &kerberos).unwrap_err().to_string();
+        for needle in ["kubernetes.kerberos.keytab_file", "mode 640", "chmod 600"] {
+            assert!(err.contains(needle), "{needle}: {err}");
+        }
     }
 
     #[test]
