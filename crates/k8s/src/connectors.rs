@@ -456,8 +456,9 @@ pub(crate) fn refuse_for_operator(loaded: &LoadedConfig) -> Result<(), K8sError>
 /// deployers, which ship the file and set `-Djava.security.krb5.conf` (YARN) or mount it at
 /// `/etc/krb5.conf` (Kubernetes). These pods start `jobmanager.sh`/`taskmanager.sh`
 /// directly (standalone), where nothing reads that option, and `/etc` is the image's
-/// read-only root. `env.java.opts.jobmanager`/`.taskmanager` exist in every Flink flinkguard
-/// supports (1.14 to 2.x) and leave `env.java.opts.all` (2.x's `--add-opens` list) alone.
+/// read-only root. `env.java.opts.jobmanager`/`.taskmanager` are per-process keys of 1.x and
+/// 2.x alike (2.3.0's start scripts pass them on: `render_k8s_job`'s Kerberos test reads them
+/// in the JVMs' startup logs) and leave `env.java.opts.all`, Flink's own JVM flags, alone.
 fn kerberos_settings(kerberos: &KerberosSettings) -> FlinkSettings {
     let mut s = FlinkSettings::default();
     let str = |v: String| SettingValue::Str(v);
