@@ -26,6 +26,7 @@ mod config;
 mod dist;
 mod java;
 mod job;
+pub mod kdc;
 mod rest;
 pub mod routes;
 pub mod tls;

@@ -17,6 +17,13 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("python3", "python3-venv"),
     // The container image test reads the binary's linked libraries.
     ("readelf", "binutils"),
+    // A real MIT Kerberos realm for the Kerberos tests (testkit::kdc): the KDC and its
+    // database tools, kinit/klist.
+    ("krb5kdc", "krb5-kdc"),
+    ("kdb5_util", "krb5-kdc"),
+    ("kadmin.local", "krb5-kdc"),
+    ("kadmind", "krb5-admin-server"),
+    ("kinit", "krb5-user"),
 ];
 
 /// Validates rendered Kubernetes manifests offline (tests of `flinkguard render k8s`), pinned
@@ -139,8 +146,10 @@ fn install_kubernetes_validate() -> Result<()> {
 }
 
 fn on_path(command: &str) -> bool {
+    // Debian puts the KDC's tools in /usr/sbin, which a non-root PATH often lacks.
     std::env::var_os("PATH")
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(command).is_file()))
+        || std::path::Path::new("/usr/sbin").join(command).is_file()
 }
 
 fn run(command: &mut Command) -> Result<()> {

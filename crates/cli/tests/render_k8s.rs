@@ -6,6 +6,7 @@
 mod common;
 mod gatewaykit;
 
+use base64::Engine as _;
 use common::k8s::{
     ContainerFs, assert_locked_down, init_with_kubernetes as setup, kind, load, pki_secrets,
     secret_file,
@@ -559,4 +560,450 @@ fn a_renewed_gateway_certificate_reaches_the_running_side_car_through_the_secret
     let after = served_certificate(gateway.port);
     assert_ne!(after, before);
     assert_eq!(after, file_certificate(&d.join("pki/rest.crt")));
+}
+
+// ---- Kerberos and connector truststores ----
+
+const REALM: &str = "EXAMPLE.ORG";
+const PRINCIPAL: &str = "flink/flink-prod";
+
+/// A CA certificate made by openssl, as a user's PKI would hand it over.
+fn openssl_ca(dir: &Path, cn: &str) -> String {
+    let key = dir.join(format!("{cn}.key"));
+    let cert = dir.join(format!("{cn}.pem"));
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args([
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            &format!("/O=Example/CN={cn}"),
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    fs::remove_file(&key).unwrap();
+    fs::read_to_string(cert).unwrap()
+}
+
+/// flinkguard.yaml with Kerberos from `realm` and truststores for Kafka (three CAs in two
+/// files, one of them in both) and Elasticsearch; returns the CNs of Kafka's CAs.
+fn setup_connectors(dir: &Path, realm: &flinkguard_testkit::kdc::Realm) -> Vec<String> {
+    let secrets = dir.join("secrets");
+    let certs = dir.join("certs");
+    fs::create_dir_all(&secrets).unwrap();
+    fs::create_dir_all(&certs).unwrap();
+    realm.add_principal(PRINCIPAL);
+    let keytab = realm.export_keytab(PRINCIPAL, "flink.keytab");
+    fs::copy(&keytab, secrets.join("flink.keytab")).unwrap();
+    fs::copy(realm.krb5_conf(), secrets.join("krb5.conf")).unwrap();
+    let kafka_cas = ["Kafka Root CA", "Kafka Issuing CA", "Kafka Old Root CA"];
+    let root = openssl_ca(&certs, kafka_cas[0]);
+    let issuing = openssl_ca(&certs, kafka_cas[1]);
+    let old = openssl_ca(&certs, kafka_cas[2]);
+    fs::write(certs.join("kafka-bundle.pem"), format!("{root}{issuing}")).unwrap();
+    // Bundles overlap in practice: the root again, next to the old root.
+    fs::write(certs.join("kafka-old.pem"), format!("{old}{root}")).unwrap();
+    openssl_ca(&certs, "Elastic CA");
+    setup(
+        dir,
+        &format!(
+            "{KUBERNETES}  - name: kdc
+    cidrs: [127.0.0.1/32]
+    ports: [{kdc_port}]
+  kerberos:
+    principal: {PRINCIPAL}@{REALM}
+    keytab_file: secrets/flink.keytab
+    krb5_conf_file: secrets/krb5.conf
+  connector_truststores:
+  - name: kafka
+    ca_files: [certs/kafka-bundle.pem, certs/kafka-old.pem]
+  - name: elasticsearch
+    ca_files: [certs/Elastic CA.pem]
+",
+            kdc_port = realm.port()
+        ),
+    );
+    kafka_cas.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn secret_bytes(objects: &[(String, Value)], secret: &str, key: &str) -> Vec<u8> {
+    let object = kind(objects, "Secret")
+        .into_iter()
+        .find(|o| o["metadata"]["name"] == secret)
+        .unwrap_or_else(|| panic!("no Secret {secret}"));
+    base64::engine::general_purpose::STANDARD
+        .decode(object["data"][key].as_str().unwrap())
+        .unwrap()
+}
+
+/// A container's mount of `volume`: `(mountPath, readOnly)`.
+fn mount_of(container: &Value, volume: &str) -> Option<(String, bool)> {
+    container["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == volume)
+        .map(|m| {
+            (
+                m["mountPath"].as_str().unwrap().to_owned(),
+                m["readOnly"] == true,
+            )
+        })
+}
+
+/// A dotted key of a rendered Flink config (nested config.yaml or flat flink-conf.yaml).
+fn flink_setting(config: &Value, key: &str) -> String {
+    let flat = &config[key];
+    let value = if flat.is_null() {
+        key.split('.').fold(config, |v, k| &v[k])
+    } else {
+        flat
+    };
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => panic!("{key} is not set in {config}"),
+        other => other.to_string(),
+    }
+}
+
+#[test]
+fn kerberos_and_truststores_are_secrets_mounted_read_only_for_flink_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let realm = flinkguard_testkit::kdc::Realm::create(REALM);
+    let kafka_cas = setup_connectors(dir.path(), &realm);
+    flinkguard_ok(dir.path(), &["render", "k8s", "--out", "out"]);
+    let out = dir.path().join("out");
+    let objects = load(&out);
+
+    // The keytab: in one Secret, byte for byte, and nowhere else.
+    let keytab = fs::read(dir.path().join("secrets/flink.keytab")).unwrap();
+    assert_eq!(
+        secret_bytes(&objects, "flink-kerberos-keytab", "flink.keytab"),
+        keytab
+    );
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&keytab);
+    for (file, object) in &objects {
+        let text = object.to_string();
+        let is_keytab_secret =
+            object["kind"] == "Secret" && object["metadata"]["name"] == "flink-kerberos-keytab";
+        assert_eq!(
+            text.contains(&encoded),
+            is_keytab_secret,
+            "{file}: {}",
+            object["metadata"]["name"]
+        );
+        if object["kind"] == "Secret" {
+            assert_eq!(file, "secrets.yaml");
+        }
+    }
+    // krb5.conf: a ConfigMap, as given.
+    let krb5 = kind(&objects, "ConfigMap")
+        .into_iter()
+        .find(|o| o["metadata"]["name"] == "flink-krb5-conf")
+        .unwrap();
+    assert_eq!(
+        krb5["data"]["krb5.conf"].as_str().unwrap(),
+        fs::read_to_string(dir.path().join("secrets/krb5.conf")).unwrap()
+    );
+
+    // Mounted read-only into JobManager and TaskManager, never the gateway; files 0440.
+    let pods = pod_specs(&objects);
+    for pod in &pods {
+        let volume = |name: &str| {
+            pod["volumes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|v| v["name"] == name)
+                .cloned()
+        };
+        let kerberos = volume("flink-kerberos").unwrap();
+        let sources = kerberos["projected"]["sources"].as_array().unwrap();
+        assert!(
+            sources
+                .iter()
+                .any(|s| s["configMap"]["name"] == "flink-krb5-conf")
+        );
+        let keytab_source = sources
+            .iter()
+            .find(|s| s["secret"]["name"] == "flink-kerberos-keytab")
+            .unwrap();
+        assert_eq!(keytab_source["secret"]["items"][0]["mode"], 0o440);
+        assert_eq!(kerberos["projected"]["defaultMode"], 0o440);
+        assert_eq!(
+            volume("flink-connectors").unwrap()["secret"]["defaultMode"],
+            0o440
+        );
+        for c in pod["containers"].as_array().unwrap() {
+            let flink = c["name"] == "jobmanager" || c["name"] == "taskmanager";
+            for (volume, path) in [
+                ("flink-kerberos", "/opt/flink/kerberos"),
+                ("flink-connectors", "/opt/flink/connectors"),
+            ] {
+                if flink {
+                    assert_eq!(
+                        mount_of(c, volume),
+                        Some((path.to_owned(), true)),
+                        "{}",
+                        c["name"]
+                    );
+                } else {
+                    assert_eq!(mount_of(c, volume), None, "{} gets {volume}", c["name"]);
+                }
+            }
+        }
+    }
+
+    // Flink logs in from the mounted keytab, with krb5.conf from the mount.
+    for (secret, opts) in [
+        ("flink-jm-config", "env.java.opts.jobmanager"),
+        ("flink-tm-config", "env.java.opts.taskmanager"),
+    ] {
+        let flink: Value =
+            serde_yaml_ng::from_str(&secret_file(&objects, secret, "config.yaml")).unwrap();
+        assert_eq!(
+            flink_setting(&flink, "security.kerberos.login.keytab"),
+            "/opt/flink/kerberos/flink.keytab"
+        );
+        assert_eq!(
+            flink_setting(&flink, "security.kerberos.login.principal"),
+            format!("{PRINCIPAL}@{REALM}")
+        );
+        assert_eq!(
+            flink_setting(&flink, "security.kerberos.login.use-ticket-cache"),
+            "false"
+        );
+        assert_eq!(
+            flink_setting(&flink, "security.kerberos.login.contexts"),
+            "Client,KafkaClient"
+        );
+        assert_eq!(
+            flink_setting(&flink, opts),
+            "-Djava.security.krb5.conf=/opt/flink/kerberos/krb5.conf"
+        );
+    }
+
+    // Kafka's client properties: SASL/GSSAPI over TLS with the mounted truststore.
+    let props = String::from_utf8(secret_bytes(
+        &objects,
+        "flink-connectors",
+        "kafka-client.properties",
+    ))
+    .unwrap();
+    let password_file = dir.path().join("pki/connectors/kafka-truststore.password");
+    let password = fs::read_to_string(&password_file)
+        .unwrap()
+        .trim()
+        .to_owned();
+    for line in [
+        "security.protocol=SASL_SSL".to_owned(),
+        "sasl.mechanism=GSSAPI".to_owned(),
+        "sasl.kerberos.service.name=kafka".to_owned(),
+        "ssl.truststore.location=/opt/flink/connectors/kafka-truststore.p12".to_owned(),
+        "ssl.truststore.type=PKCS12".to_owned(),
+        format!("ssl.truststore.password={password}"),
+    ] {
+        assert!(props.lines().any(|l| l == line), "{line}:\n{props}");
+    }
+    assert_eq!(
+        String::from_utf8(secret_bytes(
+            &objects,
+            "flink-connectors",
+            "kafka-truststore.password"
+        ))
+        .unwrap()
+        .trim(),
+        password
+    );
+
+    // No password of the PKI, the truststores' included, in any ConfigMap.
+    let secrets = pki_secrets(&dir.path().join("pki"));
+    assert!(secrets.contains(&password));
+    for config_map in kind(&objects, "ConfigMap") {
+        for value in config_map["data"].as_object().unwrap().values() {
+            for secret in &secrets {
+                assert!(!value.as_str().unwrap().contains(secret.as_str()));
+            }
+        }
+    }
+
+    // Java's keytool reads the rendered truststore: every Kafka CA, each once, trusted.
+    let store = dir.path().join("kafka-truststore.p12");
+    fs::write(
+        &store,
+        secret_bytes(&objects, "flink-connectors", "kafka-truststore.p12"),
+    )
+    .unwrap();
+    let listing = Command::new("keytool")
+        .args([
+            "-list",
+            "-v",
+            "-storetype",
+            "PKCS12",
+            "-storepass",
+            &password,
+            "-keystore",
+        ])
+        .arg(&store)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&listing.stdout);
+    assert!(
+        listing.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&listing.stderr)
+    );
+    assert!(text.contains("Your keystore contains 3 entries"), "{text}");
+    assert_eq!(
+        text.matches("Entry type: trustedCertEntry").count(),
+        3,
+        "{text}"
+    );
+    for cn in &kafka_cas {
+        assert_eq!(
+            text.matches(&format!("Owner: CN={cn}, O=Example")).count(),
+            1,
+            "{cn}:\n{text}"
+        );
+    }
+    // A wrong password is refused: the store is protected by the rendered password.
+    let wrong = Command::new("keytool")
+        .args([
+            "-list",
+            "-storetype",
+            "PKCS12",
+            "-storepass",
+            "wrong-password",
+            "-keystore",
+        ])
+        .arg(&store)
+        .output()
+        .unwrap();
+    assert!(!wrong.status.success());
+
+    // Rendering again changes no Secret (no churn on `kubectl apply`).
+    flinkguard_ok(dir.path(), &["render", "k8s", "--out", "out2"]);
+    assert_eq!(
+        fs::read_to_string(out.join("secrets.yaml")).unwrap(),
+        fs::read_to_string(dir.path().join("out2/secrets.yaml")).unwrap()
+    );
+
+    validate(&out);
+}
+
+#[test]
+fn the_rendered_keytab_and_krb5_conf_log_in_at_a_real_kdc() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut realm = flinkguard_testkit::kdc::Realm::create(REALM);
+    setup_connectors(dir.path(), &realm);
+    flinkguard_ok(dir.path(), &["render", "k8s", "--out", "out"]);
+    let objects = load(&dir.path().join("out"));
+
+    // The TaskManager container's mounts, laid out from the rendered Secret and ConfigMap as
+    // the kubelet would (items, modes), under a temp root.
+    let tm_pod =
+        &common::k8s::object(&objects, "StatefulSet", "flink-tm")["spec"]["template"]["spec"];
+    let tm = ContainerFs::lay_out(&objects, tm_pod, "taskmanager", &dir.path().join("pods/tm"));
+    let mounted_keytab = tm.host_path("/opt/flink/kerberos/flink.keytab");
+    let mounted_krb5 = tm.host_path("/opt/flink/kerberos/krb5.conf");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(&mounted_keytab).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o440, "the keytab is group-readable only");
+    }
+
+    realm.start_kdc();
+    let principal = format!("{PRINCIPAL}@{REALM}");
+    let ok = realm.kinit(&mounted_keytab, &principal, &mounted_krb5);
+    assert!(
+        ok.status.success(),
+        "kinit with the rendered keytab failed: {}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+
+    // A real JVM logs in from the mounted keytab exactly as the rendered Flink config says:
+    // krb5.conf through the JVM option, keytab and principal from security.kerberos.login.*.
+    let flink: Value = serde_yaml_ng::from_str(&tm.relocate_yaml(&secret_file(
+        &objects,
+        "flink-tm-config",
+        "config.yaml",
+    )))
+    .unwrap();
+    let jvm = flink_setting(&flink, "env.java.opts.taskmanager");
+    assert_eq!(
+        jvm,
+        format!("-Djava.security.krb5.conf={}", mounted_krb5.display())
+    );
+    let keytab = flink_setting(&flink, "security.kerberos.login.keytab");
+    assert_eq!(Path::new(&keytab), mounted_keytab);
+    let login_principal = flink_setting(&flink, "security.kerberos.login.principal");
+    let login = realm.java_login(&[jvm.as_str()], Path::new(&keytab), &login_principal);
+    let said = String::from_utf8_lossy(&login.stdout);
+    assert!(
+        login.status.success(),
+        "JAAS login failed: {said}{}",
+        String::from_utf8_lossy(&login.stderr)
+    );
+    assert!(said.contains(&format!("principal {principal}")), "{said}");
+    assert!(
+        said.contains(&format!("ticket krbtgt/{REALM}@{REALM}")),
+        "{said}"
+    );
+    // Without the JVM option the JVM does not find the realm's KDC: the option is what works.
+    let without = realm.java_login(&[], Path::new(&keytab), &login_principal);
+    let reason = String::from_utf8_lossy(&without.stderr);
+    assert!(!without.status.success(), "logged in without krb5.conf");
+    assert!(reason.contains("Cannot locate KDC"), "{reason}");
+
+    // A stale keytab (its keys replaced since) does not log in, and neither does another
+    // principal with the rendered keytab.
+    let stale = realm.export_keytab(PRINCIPAL, "stale.keytab");
+    realm.export_keytab(PRINCIPAL, "rekeyed.keytab");
+    let refused = realm.kinit(&stale, &principal, &mounted_krb5);
+    let reason = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "a stale keytab logged in");
+    // Refused by its keys (the KDC answered), not for want of a KDC.
+    assert!(reason.contains("Password incorrect"), "{reason}");
+    let refused = realm.kinit(&mounted_keytab, &format!("someone@{REALM}"), &mounted_krb5);
+    assert!(
+        !refused.status.success(),
+        "the keytab logged in as another principal"
+    );
+}
+
+#[test]
+fn a_keytab_for_another_principal_is_refused_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let realm = flinkguard_testkit::kdc::Realm::create(REALM);
+    setup_connectors(dir.path(), &realm);
+    realm.add_principal("someone-else");
+    let other = realm.export_keytab("someone-else", "other.keytab");
+    fs::copy(other, dir.path().join("secrets/flink.keytab")).unwrap();
+    let result = flinkguard(dir.path(), &["render", "k8s", "--out", "out"]);
+    expect_input_error(
+        &result,
+        &[
+            "kubernetes.kerberos.keytab_file",
+            "flink.keytab",
+            "someone-else@EXAMPLE.ORG",
+        ],
+    );
+    assert!(!dir.path().join("out").exists(), "nothing half-written");
 }

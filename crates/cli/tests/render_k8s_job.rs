@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use common::flinkguard_ok;
 use common::k8s::{ContainerFs, load, object};
+use flinkguard_testkit::kdc::Realm;
 use flinkguard_testkit::{
     ClusterBuilder, ClusterPorts, FlinkCluster, FlinkDist, JobJar, MutualTls, RestClient, TestDist,
     free_ports,
@@ -320,4 +321,82 @@ fn rendered_application_cluster_runs_its_job_and_takes_no_upload() {
         upload.is_err(),
         "an upload to an application cluster: {upload:?}"
     );
+}
+
+/// Kerberos as rendered: the JobManager and TaskManagers start with the keytab, principal and
+/// krb5.conf location of the rendered configs, read from the laid-out Secret and ConfigMap
+/// (a real MIT KDC serving the realm), their JVMs carry the rendered
+/// `-Djava.security.krb5.conf`, and the job runs. (No job here logs in through the JAAS
+/// contexts Flink installs; a JVM login at the KDC with these files, as the KafkaClient context
+/// offers it, is `render_k8s`'s real-KDC test.)
+#[test]
+fn rendered_kerberos_settings_start_flink_and_the_job_runs() {
+    let dist = TestDist::default_version();
+    let work = tempfile::tempdir().unwrap();
+    let d = work.path();
+    let mut realm = Realm::create("EXAMPLE.ORG");
+    realm.add_principal("flink/flink-prod");
+    let keytab = realm.export_keytab("flink/flink-prod", "flink.keytab");
+    fs::create_dir_all(d.join("secrets")).unwrap();
+    fs::copy(&keytab, d.join("secrets/flink.keytab")).unwrap();
+    fs::copy(realm.krb5_conf(), d.join("secrets/krb5.conf")).unwrap();
+    realm.start_kdc();
+    let kubernetes = format!(
+        "kubernetes:\n  taskmanagers: 2\n  task_slots: 1\n  egress:\n  - name: kdc\n    cidrs: [127.0.0.1/32]\n    ports: [{}]\n  kerberos:\n    principal: flink/flink-prod@EXAMPLE.ORG\n    keytab_file: secrets/flink.keytab\n    krb5_conf_file: secrets/krb5.conf\n    kafka_security_protocol: SASL_SSL\n",
+        realm.port()
+    );
+    let rendered = render_and_lay_out(d, true, &kubernetes);
+    for (config, opts) in [
+        (&rendered.jm_config, "env.java.opts.jobmanager"),
+        (&rendered.tm_config, "env.java.opts.taskmanager"),
+    ] {
+        let keytab = flink_setting(config, "security.kerberos.login.keytab");
+        assert!(keytab.starts_with(d.to_str().unwrap()), "{keytab}");
+        assert_eq!(
+            fs::read(&keytab).unwrap(),
+            fs::read(d.join("secrets/flink.keytab")).unwrap()
+        );
+        let krb5 = flink_setting(config, opts);
+        let krb5 = krb5.strip_prefix("-Djava.security.krb5.conf=").unwrap();
+        assert_eq!(
+            fs::read_to_string(krb5).unwrap(),
+            fs::read_to_string(d.join("secrets/krb5.conf")).unwrap()
+        );
+    }
+
+    let cluster = cluster(&dist, d, &rendered).start();
+    let (_gateway, _, client) = gateway(d, &rendered);
+    let jar = JobJar::build(&dist);
+    let jar_id = client.upload_jar(&jar.path).unwrap();
+    let job = client
+        .run_jar(&jar_id, JobJar::ENTRY_CLASS, 2, &["rendered-kerberos"])
+        .unwrap_or_else(|e| panic!("{e}\n{}", cluster.log_tails()));
+    assert_runs_with_checkpoints(&client, &job, &cluster);
+
+    // Every JVM got the krb5.conf option of its own rendered config (Flink logs its JVM
+    // options at start).
+    let jm_krb5 = flink_setting(&rendered.jm_config, "env.java.opts.jobmanager");
+    let tm_krb5 = flink_setting(&rendered.tm_config, "env.java.opts.taskmanager");
+    let mut logs = Vec::new();
+    for entry in fs::read_dir(cluster.log_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "log") {
+            logs.push((path.clone(), fs::read_to_string(&path).unwrap()));
+        }
+    }
+    // A line of Flink's "JVM Options:" list, not the config property it also logs.
+    let with = |option: &str| {
+        logs.iter()
+            .filter(|(_, text)| {
+                text.lines()
+                    .any(|l| l.trim_end().ends_with(option) && !l.contains("env.java.opts"))
+            })
+            .count()
+    };
+    assert!(with(&jm_krb5) >= 1, "no JobManager log names {jm_krb5}");
+    assert!(
+        with(&tm_krb5) >= 2,
+        "not both TaskManager logs name {tm_krb5}"
+    );
+    client.cancel_job(&job).unwrap();
 }

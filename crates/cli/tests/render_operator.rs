@@ -485,6 +485,26 @@ fn a_flink_version_the_crd_does_not_know_names_flink_version() {
 }
 
 #[test]
+fn kerberos_and_connector_truststores_are_refused_not_dropped() {
+    for (section, field) in [
+        (
+            "  kerberos:\n    principal: flink@EXAMPLE.ORG\n    keytab_file: k\n    krb5_conf_file: c\n    kafka_security_protocol: SASL_SSL\n",
+            "kubernetes.kerberos",
+        ),
+        (
+            "  connector_truststores:\n  - name: kafka\n    ca_files: [ca.pem]\n",
+            "kubernetes.connector_truststores",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        setup(dir.path(), &format!("{KUBERNETES}{OPERATOR}{section}"));
+        let result = flinkguard(dir.path(), &["render", "operator", "--out", "out"]);
+        expect_input_error(&result, &[field, "render k8s"]);
+        assert!(!dir.path().join("pki/connectors").exists(), "nothing built");
+    }
+}
+
+#[test]
 fn a_bad_operator_section_names_the_field() {
     let dir = tempfile::tempdir().unwrap();
     setup(

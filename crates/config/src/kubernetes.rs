@@ -3,6 +3,8 @@
 
 use ipnet::IpNet;
 
+use crate::connectors::{ConnectorTruststore, KerberosSettings};
+
 /// `kubernetes:` (optional; every field has a secure default).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -33,6 +35,13 @@ pub struct KubernetesSection {
     pub gateway_state: GatewayState,
     /// The Flink Kubernetes Operator's installation, for `render operator`. Default: none.
     pub operator: Option<crate::OperatorSection>,
+    /// The Kerberos identity jobs log in with (keytab, krb5.conf, Kafka SASL/GSSAPI).
+    /// Unset (the default): no Kerberos.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kerberos: Option<KerberosSettings>,
+    /// CAs of the servers connectors talk to, as PKCS#12 truststores mounted for jobs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub connector_truststores: Vec<ConnectorTruststore>,
 }
 
 impl Default for KubernetesSection {
@@ -49,6 +58,8 @@ impl Default for KubernetesSection {
             application: None,
             gateway_state: GatewayState::default(),
             operator: None,
+            kerberos: None,
+            connector_truststores: Vec::new(),
         }
     }
 }
@@ -340,6 +351,7 @@ impl KubernetesSection {
         if let Some(operator) = &self.operator {
             operator.check()?;
         }
+        crate::connectors::check(self.kerberos.as_ref(), &self.connector_truststores)?;
         Ok(())
     }
 }

@@ -15,10 +15,15 @@ use flinkguard_flink::FlinkVersion;
 use flinkguard_pki::{DnsName, KeyAlgorithm, PkiLayout, ValidityDays};
 use flinkguard_policy::{Policy, PolicyConfig};
 
+mod connectors;
 mod gateway;
 mod kubernetes;
 mod kubernetes_operator;
 
+pub use connectors::{
+    ConnectorName, ConnectorTruststore, JaasContext, KafkaSecurityProtocol, KerberosPrincipal,
+    KerberosSettings,
+};
 pub use gateway::{
     AuthorizationWebhook, Cidr, ClientCertificates, GatewaySection, GroupAttribute, JwtIssuer,
     Timeouts, TrustedProxies,

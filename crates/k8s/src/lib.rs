@@ -8,9 +8,9 @@
 //!
 //! The Flink configuration inside is the real output of `flinkguard_render` (what `flinkguard
 //! flink-config` writes), with store paths moved to where the pods mount them. It holds the
-//! keystore passwords, so it is a Secret; the only ConfigMap is flinkguard.yaml, which holds no
-//! secret by design, and [`render`] refuses to produce a ConfigMap containing any password or
-//! private key of the PKI.
+//! keystore passwords, so it is a Secret; the only ConfigMaps are flinkguard.yaml and (with
+//! Kerberos) krb5.conf, which hold no secret by design, and [`render`] refuses to produce a
+//! ConfigMap containing any password or private key of the PKI or a connector truststore.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use flinkguard_config::LoadedConfig;
 use flinkguard_pki::PkiError;
 
+mod connectors;
 mod ha;
 mod objects;
 mod operator;
@@ -67,6 +68,19 @@ pub enum K8sError {
     /// `--out` holds something else.
     #[error("{}: not empty; choose an empty or new directory, or pass --force to replace it", .0.display())]
     OutNotEmpty(PathBuf),
+    /// A file flinkguard.yaml names (keytab, krb5.conf, a connector's CA) is missing or
+    /// does not hold what it should.
+    #[error("{}: {field}: {}: {message}", config.display(), file.display())]
+    InputFile {
+        /// flinkguard.yaml.
+        config: PathBuf,
+        /// The dotted field that names the file.
+        field: String,
+        /// The file.
+        file: PathBuf,
+        /// What is wrong, and the fix.
+        message: String,
+    },
     /// Reading or writing a file failed.
     #[error("{}: {source}", path.display())]
     Io {

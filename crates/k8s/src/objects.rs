@@ -113,7 +113,11 @@ pub(crate) fn shared_files(inputs: &Inputs) -> Vec<ManifestFile> {
         ),
         file(
             "configmaps.yaml",
-            vec![flinkguard_config_map(inputs)],
+            [
+                vec![flinkguard_config_map(inputs)],
+                crate::connectors::config_maps(inputs),
+            ]
+            .concat(),
             false,
         ),
     ];
@@ -131,7 +135,11 @@ pub(crate) fn shared_files(inputs: &Inputs) -> Vec<ManifestFile> {
 pub(crate) fn build(inputs: &Inputs) -> Vec<ManifestFile> {
     let mut files = shared_files(inputs);
     files.extend([
-        file("secrets.yaml", secrets(inputs), true),
+        file(
+            "secrets.yaml",
+            [secrets(inputs), crate::connectors::secrets(inputs)].concat(),
+            true,
+        ),
         file("jobmanager.yaml", vec![jobmanager(inputs)], false),
         file("taskmanager.yaml", vec![taskmanager(inputs)], false),
         file("services.yaml", services(inputs), false),
@@ -331,7 +339,7 @@ fn flink_pod_parts(inputs: &Inputs, config_secret: &str, jobmanager: bool) -> (V
             std::slice::from_ref(&inputs.upstream_store),
         ));
     }
-    let volumes = vec![
+    let mut volumes = vec![
         json!({"name": "flink-pki", "projected": {
             "defaultMode": 0o440,
             "sources": pki_sources,
@@ -343,6 +351,7 @@ fn flink_pod_parts(inputs: &Inputs, config_secret: &str, jobmanager: bool) -> (V
         empty_dir("flink-log", false),
         empty_dir("tmp", false),
     ];
+    volumes.extend(crate::connectors::volumes(&inputs.connectors));
     let init = json!({
         "name": "flink-conf",
         "image": inputs.flink_image,
@@ -367,13 +376,15 @@ fn flink_env() -> Vec<Value> {
     ]
 }
 
-fn flink_mounts() -> Vec<Value> {
-    vec![
+fn flink_mounts(inputs: &Inputs) -> Vec<Value> {
+    let mut mounts = vec![
         mount("flink-pki", FLINK_PKI_DIR, true),
         mount("flink-conf", CONF_RW, false),
         mount("flink-log", "/opt/flink/log", false),
         mount("tmp", "/tmp", false),
-    ]
+    ];
+    mounts.extend(crate::connectors::mounts(&inputs.connectors));
+    mounts
 }
 
 pub(crate) fn port(name: &str, number: u16) -> Value {
@@ -396,7 +407,7 @@ fn jobmanager(inputs: &Inputs) -> Value {
         "ports": [port("rpc", p.jobmanager_rpc), port("blob", p.blob)],
         "securityContext": container_security(),
         "resources": resources("500m", "2", "2Gi"),
-        "volumeMounts": flink_mounts(),
+        "volumeMounts": flink_mounts(inputs),
     });
     let gateway = gateway_container(inputs);
     json!({
@@ -516,7 +527,7 @@ fn taskmanager(inputs: &Inputs) -> Value {
         "ports": [port("rpc", p.taskmanager_rpc), port("data", p.taskmanager_data)],
         "securityContext": container_security(),
         "resources": resources("1", "2", "2Gi"),
-        "volumeMounts": flink_mounts(),
+        "volumeMounts": flink_mounts(inputs),
     });
     json!({
         "apiVersion": "apps/v1",

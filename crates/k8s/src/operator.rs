@@ -67,6 +67,8 @@ const POD_MEMORY: &str = "2Gi";
 /// `flink.version` the CRD has no value for, and any secret value in a ConfigMap or in the
 /// FlinkDeployment (whose flinkConfiguration the operator copies into a ConfigMap).
 pub fn render_operator(loaded: &LoadedConfig) -> Result<Manifests, K8sError> {
+    // Before reading inputs, which would build connector truststores this render cannot use.
+    crate::connectors::refuse_for_operator(loaded)?;
     let inputs = Inputs::read(loaded)?;
     let unsupported = |field, message: String| K8sError::Unsupported {
         path: loaded.path.clone(),

@@ -55,6 +55,8 @@ pub(crate) struct Inputs {
     pub(crate) security: FlinkSettings,
     /// `flink.version`.
     pub(crate) version: FlinkVersion,
+    /// Kerberos and connector truststores for jobs.
+    pub(crate) connectors: crate::connectors::Connectors,
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, K8sError> {
@@ -104,6 +106,7 @@ impl Inputs {
             .namespace
             .clone()
             .unwrap_or_else(|| config.cluster.name.clone());
+        let connectors = crate::connectors::Connectors::read(loaded, &k8s, &pki)?;
         let ports = Ports::new(config.flink.rpc_port, config.flink.rest_port);
         let version = config.flink.version;
         let (format, version) = flinkguard_render::choose_format(None, version, None)?;
@@ -120,6 +123,7 @@ impl Inputs {
                 ports.jobmanager_rpc,
             ));
         }
+        jobmanager.extend(&connectors.flink_settings);
         // TaskManagers serve no REST: they get neither the REST identity nor its password.
         let mut taskmanager = FlinkSettings::default();
         for (key, value) in jobmanager.iter() {
@@ -177,6 +181,7 @@ impl Inputs {
             }
         }
 
+        secret_values.extend(connectors.secret_values.iter().cloned());
         Ok(Inputs {
             instance: config.cluster.name.clone(),
             flink_image: k8s
@@ -201,6 +206,7 @@ impl Inputs {
             )?,
             gateway_files,
             secret_values,
+            connectors,
             k8s,
             security,
             version,

@@ -220,13 +220,17 @@ impl ContainerFs {
                 write_items(&dir, &files, &config_map["items"], mode);
             } else if let Some(projected) = volume.get("projected") {
                 for source in projected["sources"].as_array().unwrap() {
-                    let secret = &source["secret"];
-                    assert!(
-                        secret.is_object(),
-                        "projected source {source} is not a Secret"
-                    );
-                    let files = volume_source(objects, "Secret", secret["name"].as_str().unwrap());
-                    write_items(&dir, &files, &secret["items"], mode);
+                    let (kind, source) = if source["secret"].is_object() {
+                        ("Secret", &source["secret"])
+                    } else {
+                        assert!(
+                            source["configMap"].is_object(),
+                            "projected source {source} is neither a Secret nor a ConfigMap"
+                        );
+                        ("ConfigMap", &source["configMap"])
+                    };
+                    let files = volume_source(objects, kind, source["name"].as_str().unwrap());
+                    write_items(&dir, &files, &source["items"], mode);
                 }
             } else {
                 // A new claim is an empty directory too.
@@ -263,7 +267,8 @@ impl ContainerFs {
     }
 
     /// A YAML file as the container would read it from the host: every string value that
-    /// names a mounted path now names it under the root. Nothing else changes.
+    /// names a mounted path now names it under the root, and so does the value of every
+    /// `-Dname=/path` JVM option in a string (`env.java.opts.*`). Nothing else changes.
     pub(crate) fn relocate_yaml(&self, text: &str) -> String {
         let mut doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).unwrap();
         self.relocate_value(&mut doc);
@@ -275,6 +280,23 @@ impl ContainerFs {
             serde_yaml_ng::Value::String(s) => {
                 if let Some(moved) = self.relocate(s) {
                     *s = moved;
+                } else if s.contains("-D") {
+                    let tokens: Vec<String> = s
+                        .split_whitespace()
+                        .map(|token| {
+                            token
+                                .strip_prefix("-D")
+                                .and_then(|t| t.split_once('='))
+                                .and_then(|(name, path)| {
+                                    Some(format!("-D{name}={}", self.relocate(path)?))
+                                })
+                                .unwrap_or_else(|| token.to_owned())
+                        })
+                        .collect();
+                    let joined = tokens.join(" ");
+                    if joined.split_whitespace().ne(s.split_whitespace()) {
+                        *s = joined;
+                    }
                 }
             }
             serde_yaml_ng::Value::Sequence(items) => {
@@ -295,22 +317,26 @@ fn volume_mode(volume: &Value) -> u32 {
         .map_or(0o644, |m| u32::try_from(m).unwrap())
 }
 
-/// Writes `items` (`key` → `path`) of `files`, or every key when `items` is absent, as the
-/// kubelet does; a listed key that is missing fails, as it fails the pod.
+/// Writes `items` (`key` → `path`, an item's own `mode` over the volume's) of `files`, or
+/// every key when `items` is absent, as the kubelet does; a listed key that is missing fails,
+/// as it fails the pod.
 fn write_items(dir: &Path, files: &BTreeMap<String, Vec<u8>>, items: &Value, mode: u32) {
-    let items: Vec<(String, String)> = match items.as_array() {
+    let items: Vec<(String, String, u32)> = match items.as_array() {
         Some(items) => items
             .iter()
             .map(|i| {
                 (
                     i["key"].as_str().unwrap().to_owned(),
                     i["path"].as_str().unwrap().to_owned(),
+                    i["mode"]
+                        .as_u64()
+                        .map_or(mode, |m| u32::try_from(m).unwrap()),
                 )
             })
             .collect(),
-        None => files.keys().map(|k| (k.clone(), k.clone())).collect(),
+        None => files.keys().map(|k| (k.clone(), k.clone(), mode)).collect(),
     };
-    for (key, path) in items {
+    for (key, path, mode) in items {
         let bytes = files
             .get(&key)
             .unwrap_or_else(|| panic!("the volume lists key {key}, which its source lacks"));
