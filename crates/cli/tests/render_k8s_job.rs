@@ -310,10 +310,23 @@ fn rendered_application_cluster_runs_its_job_and_takes_no_upload() {
 
     let cluster = cluster(&dist, d, &rendered).application(args).start();
     let (_gateway, _, client) = gateway(d, &rendered);
-    let overview = client.get_json("/jobs/overview").unwrap();
-    let jobs = overview["jobs"].as_array().unwrap();
-    assert_eq!(jobs.len(), 1, "{overview}");
-    let job = jobs[0]["jid"].as_str().unwrap().to_owned();
+    // The JobManager submits the job once its dispatcher is up, which can be after REST
+    // answers: wait for it to be listed.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let job = loop {
+        let overview = client.get_json("/jobs/overview").unwrap();
+        let jobs = overview["jobs"].as_array().unwrap();
+        assert!(jobs.len() <= 1, "{overview}");
+        if let Some(job) = jobs.first() {
+            break job["jid"].as_str().unwrap().to_owned();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no job listed after 60 s\n{}",
+            cluster.log_tails()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
     assert_runs_with_checkpoints(&client, &job, &cluster);
 
     let upload = client.upload_jar(&jar.path);
