@@ -150,9 +150,10 @@ Examples:
   kubectl apply -k deploy/k8s")]
     K8s(cmd_render::K8sArgs),
 
-    /// A FlinkDeployment for the Apache Flink Kubernetes Operator (native mode, session
-    /// cluster) with the same security, plus its Secrets, Role and NetworkPolicies. Needs
-    /// `kubernetes.operator` in flinkguard.yaml.
+    /// A FlinkDeployment for the Apache Flink Kubernetes Operator (native mode; a session
+    /// cluster, or with `kubernetes.application` an application cluster) with the same
+    /// security, plus its Secrets, Role and NetworkPolicies. Needs `kubernetes.operator` in
+    /// flinkguard.yaml.
     #[command(after_help = "\
 Examples:
   flinkguard render operator --out deploy/operator
