@@ -50,7 +50,10 @@ async fn answer(
             Err(refusal) => refusal.into_response(),
         },
         "/metrics" => {
-            let mut response = text(StatusCode::OK, &state.metrics.render());
+            let mut response = text(
+                StatusCode::OK,
+                &format!("{}{}", state.metrics.render(), state.audit.render_metrics()),
+            );
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
                 http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

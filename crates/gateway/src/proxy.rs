@@ -186,27 +186,30 @@ pub(crate) async fn handle(
         response.status().as_u16(),
         duration,
     );
-    state.audit.emit(&AuditLine {
-        time: time::OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
-        request_id,
-        peer: connection.peer,
-        user: facts.principal.as_ref().map(|p| p.user.as_str()),
-        groups: facts.principal.as_ref().map(|p| p.groups.as_slice()),
-        auth: facts.principal.as_ref().map(|p| p.method.to_string()),
-        method: &method_text,
-        path: &state.redaction.target_for_audit(&target_text),
-        operation: facts.operation,
-        decision,
-        reason: facts.reason,
-        status: response.status().as_u16(),
-        bytes,
-        duration_ms: duration.as_secs_f64() * 1000.0,
-        job_id: facts.job_id.as_deref(),
-        impersonated_by: facts.impersonator.as_deref(),
-        created: facts.created.as_deref(),
-    });
+    state
+        .audit
+        .emit(&AuditLine {
+            time: time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            request_id,
+            peer: connection.peer,
+            user: facts.principal.as_ref().map(|p| p.user.as_str()),
+            groups: facts.principal.as_ref().map(|p| p.groups.as_slice()),
+            auth: facts.principal.as_ref().map(|p| p.method.to_string()),
+            method: &method_text,
+            path: &state.redaction.target_for_audit(&target_text),
+            operation: facts.operation,
+            decision,
+            reason: facts.reason,
+            status: response.status().as_u16(),
+            bytes,
+            duration_ms: duration.as_secs_f64() * 1000.0,
+            job_id: facts.job_id.as_deref(),
+            impersonated_by: facts.impersonator.as_deref(),
+            created: facts.created.as_deref(),
+        })
+        .await;
     Ok(response)
 }
 
