@@ -49,6 +49,20 @@ fn stage(binary: &Path, with_direct: bool) -> Result<Stage> {
             backend_port: backend.port,
         },
     )?);
+    // Both proxies must do the job they are compared on: a valid certificate without the right
+    // to read jobs gets 403 from each (the load then proves that `admin` gets 200).
+    let outsider = Client::new(&pki, "nobody", "/jobs/overview")?;
+    for proxy in contenders.iter().filter(|c| c.name != "direct") {
+        let status = load::status_once(&outsider, proxy.port)
+            .with_context(|| format!("asking {} as a user without a role", proxy.name))?;
+        if status != 403 {
+            anyhow::bail!(
+                "{} answered {status} to a client certificate without a role (CN=nobody), \
+                 not 403: it does not enforce access, so its figures would not compare",
+                proxy.name
+            );
+        }
+    }
     Ok(Stage {
         _dir: dir,
         pki,

@@ -159,6 +159,19 @@ impl Client {
     }
 }
 
+/// The status of one GET of the path on a new connection, run on its own small runtime.
+pub(crate) fn status_once(client: &Client, port: u16) -> Result<u16> {
+    runtime()?.block_on(async {
+        let mut sender = client.connect(port).await?;
+        sender.ready().await?;
+        let request = hyper::Request::get(client.path)
+            .header("host", "localhost")
+            .body(Empty::new())?;
+        let response = sender.send_request(request).await?;
+        Ok(response.status().as_u16())
+    })
+}
+
 /// Loads `port` as `load` says, reading the servers' CPU time with `cpu` when the measurement
 /// window opens and closes.
 pub(crate) fn run(

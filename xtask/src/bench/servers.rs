@@ -235,19 +235,21 @@ pub(crate) fn start_nginx(nginx: &Path, dir: &Path, pki: &Path, role: NginxRole)
     Ok(server)
 }
 
-/// Makes a flinkguard deployment in `dir` (`flinkguard init`, a client identity for `admin`)
-/// and returns the PKI directory.
+/// Makes a flinkguard deployment in `dir` (`flinkguard init`, client identities for `admin` and
+/// for `nobody`, who has no role) and returns the PKI directory.
 pub(crate) fn init_flinkguard(binary: &Path, dir: &Path) -> Result<PathBuf> {
     super::run_quiet(
         Command::new(binary)
             .args(["init", "--quiet", "--dir"])
             .arg(dir),
     )?;
-    super::run_quiet(
-        Command::new(binary)
-            .args(["pki", "issue-client", "--user", "admin", "--config"])
-            .arg(dir.join("flinkguard.yaml")),
-    )?;
+    for user in ["admin", "nobody"] {
+        super::run_quiet(
+            Command::new(binary)
+                .args(["pki", "issue-client", "--user", user, "--config"])
+                .arg(dir.join("flinkguard.yaml")),
+        )?;
+    }
     Ok(dir.join("pki"))
 }
 
