@@ -12,6 +12,7 @@ use anyhow::{Context, Result, bail};
 mod http;
 mod load;
 mod servers;
+mod upload;
 
 /// Repetitions per contender; the median is reported.
 const RUNS: usize = 5;
@@ -20,7 +21,7 @@ const RUNS: usize = 5;
 const QUICK_RUNS: usize = 3;
 
 /// The sections, in the order they run and appear in docs/benchmarks.md.
-const SECTIONS: &[&str] = &["requests", "handshakes", "idle", "pki"];
+const SECTIONS: &[&str] = &["requests", "handshakes", "idle", "uploads", "pki"];
 
 const BEGIN: &str = "<!-- BEGIN GENERATED: cargo xtask bench --write -->";
 const END: &str = "<!-- END GENERATED -->";
@@ -98,6 +99,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             "requests" => http::requests(&binary, &options)?,
             "handshakes" => http::handshakes(&binary, &options)?,
             "idle" => http::idle(&binary, &options)?,
+            "uploads" => upload::uploads(&binary, &options)?,
             _ => pki(&binary, &options)?,
         };
         let text = format!(

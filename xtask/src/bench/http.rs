@@ -40,7 +40,12 @@ fn stage(binary: &Path, with_direct: bool) -> Result<Stage> {
             NginxRole::Direct,
         )?);
     }
-    contenders.push(servers::start_gateway(binary, dir.path(), backend.port)?);
+    contenders.push(servers::start_gateway(
+        binary,
+        dir.path(),
+        backend.port,
+        &[],
+    )?);
     contenders.push(servers::start_nginx(
         &nginx,
         dir.path(),

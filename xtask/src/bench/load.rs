@@ -119,7 +119,12 @@ impl Client {
     }
 
     /// Connects and completes the TLS and HTTP/1.1 handshakes.
-    pub(crate) async fn connect(&self, port: u16) -> Result<SendRequest<Empty<Bytes>>> {
+    pub(crate) async fn connect<B>(&self, port: u16) -> Result<SendRequest<B>>
+    where
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let tcp = TcpStream::connect(("127.0.0.1", port)).await?;
         tcp.set_nodelay(true)?;
         let tls = self
@@ -162,7 +167,7 @@ impl Client {
 /// The status of one GET of the path on a new connection, run on its own small runtime.
 pub(crate) fn status_once(client: &Client, port: u16) -> Result<u16> {
     runtime()?.block_on(async {
-        let mut sender = client.connect(port).await?;
+        let mut sender = client.connect::<Empty<Bytes>>(port).await?;
         sender.ready().await?;
         let request = hyper::Request::get(client.path)
             .header("host", "localhost")

@@ -255,8 +255,13 @@ pub(crate) fn init_flinkguard(binary: &Path, dir: &Path) -> Result<PathBuf> {
 
 /// Starts `flinkguard gateway` from `dir/flinkguard.yaml`, edited for the bench: client
 /// certificates required, audit to a file only, plain HTTP upstream at `backend_port`, room for
-/// the idle section's 10,000 connections.
-pub(crate) fn start_gateway(binary: &Path, dir: &Path, backend_port: u16) -> Result<Server> {
+/// the idle section's 10,000 connections; and `extra` edits (`from`, `to`) of the section.
+pub(crate) fn start_gateway(
+    binary: &Path,
+    dir: &Path,
+    backend_port: u16,
+    extra: &[(&str, &str)],
+) -> Result<Server> {
     let config_path = dir.join("flinkguard.yaml");
     let mut config = fs::read_to_string(&config_path)?;
     let rest_port = format!("rest_port: {backend_port}");
@@ -281,7 +286,10 @@ pub(crate) fn start_gateway(binary: &Path, dir: &Path, backend_port: u16) -> Res
         ("audit_stdout: true", "audit_stdout: false"),
         ("max_connections: 1024", "max_connections: 20000"),
         ("idle_seconds: 120", "idle_seconds: 900"),
-    ] {
+    ]
+    .iter()
+    .chain(extra)
+    {
         if !config.contains(from) {
             bail!(
                 "{}: no `{from}` to edit (did `flinkguard init` change its defaults?)",
