@@ -21,7 +21,7 @@ const RUNS: usize = 5;
 const QUICK_RUNS: usize = 3;
 
 /// The sections, in the order they run and appear in docs/benchmarks.md.
-const SECTIONS: &[&str] = &["requests", "handshakes", "idle", "uploads", "pki"];
+const SECTIONS: &[&str] = &["requests", "handshakes", "idle", "uploads", "flink", "pki"];
 
 const BEGIN: &str = "<!-- BEGIN GENERATED: cargo xtask bench --write -->";
 const END: &str = "<!-- END GENERATED -->";
@@ -100,6 +100,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             "handshakes" => http::handshakes(&binary, &options)?,
             "idle" => http::idle(&binary, &options)?,
             "uploads" => upload::uploads(&binary, &options)?,
+            "flink" => http::flink(&binary, &options)?,
             _ => pki(&binary, &options)?,
         };
         let text = format!(

@@ -54,10 +54,20 @@ fn stage(binary: &Path, with_direct: bool) -> Result<Stage> {
             backend_port: backend.port,
         },
     )?);
-    // Both proxies must do the job they are compared on: a valid certificate without the right
-    // to read jobs gets 403 from each (the load then proves that `admin` gets 200).
-    let outsider = Client::new(&pki, "nobody", "/jobs/overview")?;
-    for proxy in contenders.iter().filter(|c| c.name != "direct") {
+    check_refusal(&pki, &contenders)?;
+    Ok(Stage {
+        _dir: dir,
+        pki,
+        _backend: backend,
+        contenders,
+    })
+}
+
+/// Both proxies must do the job they are compared on: a valid certificate without the right to
+/// read jobs gets 403 from each (the load then proves that `admin` gets 200).
+fn check_refusal(pki: &Path, proxies: &[Server]) -> Result<()> {
+    let outsider = Client::new(pki, "nobody", "/jobs/overview")?;
+    for proxy in proxies.iter().filter(|c| c.name != "direct") {
         let status = load::status_once(&outsider, proxy.port)
             .with_context(|| format!("asking {} as a user without a role", proxy.name))?;
         if status != 403 {
@@ -68,12 +78,7 @@ fn stage(binary: &Path, with_direct: bool) -> Result<Stage> {
             );
         }
     }
-    Ok(Stage {
-        _dir: dir,
-        pki,
-        _backend: backend,
-        contenders,
-    })
+    Ok(())
 }
 
 /// Medians of one contender's repetitions.
@@ -87,10 +92,27 @@ struct Summary {
     errors: u64,
 }
 
-fn load_section(binary: &Path, options: &Options, mode: Mode) -> Result<Vec<Summary>> {
-    let stage = stage(binary, true)?;
-    let client = Client::new(&stage.pki, "admin", "/jobs/overview")?;
-    let load = Load {
+/// One contender of a load section: a port, a client for it, and the processes that serve it.
+struct Contender<'a> {
+    name: &'static str,
+    port: u16,
+    client: &'a Client,
+    pids: Box<dyn Fn() -> Vec<u32> + Sync + 'a>,
+}
+
+impl<'a> Contender<'a> {
+    fn of(server: &'a Server, client: &'a Client) -> Self {
+        Contender {
+            name: server.name,
+            port: server.port,
+            client,
+            pids: Box::new(|| server.pids()),
+        }
+    }
+}
+
+fn load_of(options: &Options, mode: Mode) -> Load {
+    Load {
         connections: CONNECTIONS,
         warmup: if options.quick {
             Duration::from_millis(500)
@@ -103,17 +125,32 @@ fn load_section(binary: &Path, options: &Options, mode: Mode) -> Result<Vec<Summ
             Duration::from_secs(8)
         },
         mode,
-    };
-    let mut runs: Vec<Vec<RunResult>> = stage.contenders.iter().map(|_| Vec::new()).collect();
+    }
+}
+
+fn load_section(binary: &Path, options: &Options, mode: Mode) -> Result<Vec<Summary>> {
+    let stage = stage(binary, true)?;
+    let client = Client::new(&stage.pki, "admin", "/jobs/overview")?;
+    let contenders: Vec<Contender<'_>> = stage
+        .contenders
+        .iter()
+        .map(|s| Contender::of(s, &client))
+        .collect();
+    measure(&contenders, options, load_of(options, mode))
+}
+
+fn measure(contenders: &[Contender<'_>], options: &Options, load: Load) -> Result<Vec<Summary>> {
+    let mut runs: Vec<Vec<RunResult>> = contenders.iter().map(|_| Vec::new()).collect();
     for repetition in 0..options.runs {
         // Alternating contenders inside every repetition spreads the machine's drift (other
         // builds, thermal) over all of them.
-        for (server, results) in stage.contenders.iter().zip(runs.iter_mut()) {
-            let result = load::run(&client, server.port, load, &|| server.cpu())
-                .with_context(|| format!("loading {}", server.name))?;
+        for (contender, results) in contenders.iter().zip(runs.iter_mut()) {
+            let cpu = || servers::cpu_of(contender.name, &(contender.pids)());
+            let result = load::run(contender.client, contender.port, load, &cpu)
+                .with_context(|| format!("loading {}", contender.name))?;
             eprintln!(
                 "  {:<10} run {}: {:>8.0} req/s  p50 {}  p99 {}  errors {}",
-                server.name,
+                contender.name,
                 repetition + 1,
                 result.per_second(),
                 fmt(result.percentile(0.50)),
@@ -124,14 +161,14 @@ fn load_section(binary: &Path, options: &Options, mode: Mode) -> Result<Vec<Summ
         }
     }
     let mut summaries = Vec::new();
-    for (server, results) in stage.contenders.iter().zip(runs) {
+    for (contender, results) in contenders.iter().zip(runs) {
         summaries.push(Summary {
-            name: server.name,
+            name: contender.name,
             per_second: median_f64(results.iter().map(RunResult::per_second).collect()),
             p50: median(results.iter().map(|r| r.percentile(0.50)).collect()),
             p99: median(results.iter().map(|r| r.percentile(0.99)).collect()),
             cpu_per_10k: median(results.iter().map(RunResult::cpu_per_10k).collect()),
-            peak_rss: server.memory("VmHWM")?,
+            peak_rss: servers::memory_of(contender.name, &(contender.pids)(), "VmHWM")?,
             errors: results.iter().map(|r| r.errors).sum(),
         });
     }
@@ -141,6 +178,7 @@ fn load_section(binary: &Path, options: &Options, mode: Mode) -> Result<Vec<Summ
 fn describe(name: &str) -> &'static str {
     match name {
         "direct" => "direct: nginx serves the file itself over TLS (the limit)",
+        "flink" => "direct: Flink's REST, plain HTTP (no TLS, no authorization)",
         "flinkguard" => "flinkguard gateway → backend",
         _ => "nginx side-car → backend",
     }
@@ -251,6 +289,75 @@ pub(crate) fn handshakes(binary: &Path, options: &Options) -> Result<String> {
             ""
         }
     );
+    Ok(out)
+}
+
+/// Section `flink`: the per-request comparison with a real Flink's REST API as the backend.
+pub(crate) fn flink(binary: &Path, options: &Options) -> Result<String> {
+    use flinkguard_testkit::{ClusterBuilder, TestDist};
+    let nginx = servers::ensure_nginx()?;
+    let dir = super::TempDir::new()?;
+    let pki = servers::init_flinkguard(binary, dir.path())?;
+    eprintln!("  starting a Flink cluster (testkit)");
+    let cluster = ClusterBuilder::new(&TestDist::default_version())
+        .prepare()
+        .try_start()
+        .map_err(|e| anyhow::anyhow!("the Flink cluster did not start: {e}"))?;
+    let flink_port = cluster.ports().rest;
+    let proxies = vec![
+        servers::start_gateway(binary, dir.path(), flink_port, &[])?,
+        servers::start_nginx(
+            &nginx,
+            dir.path(),
+            &pki,
+            NginxRole::Proxy {
+                backend_port: flink_port,
+            },
+        )?,
+    ];
+    check_refusal(&pki, &proxies)?;
+    let tls = Client::new(&pki, "admin", "/jobs/overview")?;
+    let plain = Client::plain("/jobs/overview")?;
+    let flink_pids = cluster.pids();
+    let mut contenders = vec![Contender {
+        name: "flink",
+        port: flink_port,
+        client: &plain,
+        pids: Box::new(|| flink_pids.clone()),
+    }];
+    contenders.extend(proxies.iter().map(|s| Contender::of(s, &tls)));
+    let summaries = measure(&contenders, options, load_of(options, Mode::KeepAlive))?;
+    let mut out = String::from("### Per-request cost: real Flink REST `/jobs/overview`\n\n");
+    let _ = writeln!(
+        out,
+        "As the static-backend section, with Flink {} (testkit cluster: one JobManager, one \
+         TaskManager, no job, so `/jobs/overview` answers `{{\"jobs\":[]}}`) as the backend of \
+         both proxies. The reference is Flink's REST port itself, over plain HTTP: no TLS and no \
+         authorization, so it is an upper bound rather than a like-for-like contender; its CPU \
+         and RSS are the JobManager's and TaskManager's JVMs. Median of {} runs of {} after a {} \
+         warm-up, {CONNECTIONS} keep-alive connections, contenders alternating.\n",
+        cluster.dist().version,
+        options.runs,
+        if options.quick { "2 s" } else { "8 s" },
+        if options.quick { "0.5 s" } else { "2 s" },
+    );
+    out.push_str(&table(&summaries, "requests/s"));
+    out.push('\n');
+    out.push_str(&ratio_line(&summaries, "nginx", 1.0));
+    out.push_str(&ratio_line(&summaries, "flink", 0.8));
+    let _ = writeln!(
+        out,
+        "\nReproduce: `cargo xtask bench --only flink --write`{} (same targets as the \
+         static-backend section).\n",
+        if options.quick {
+            " (this run: `--quick`)"
+        } else {
+            ""
+        }
+    );
+    drop(contenders);
+    drop(proxies);
+    drop(cluster);
     Ok(out)
 }
 

@@ -73,7 +73,8 @@ impl RunResult {
 /// A TLS client for one target: the identity of `pki/clients/<user>` and the CA of `pki`.
 #[derive(Clone)]
 pub(crate) struct Client {
-    connector: TlsConnector,
+    /// None: plain HTTP (only the real-Flink section's direct reference).
+    connector: Option<TlsConnector>,
     server_name: ServerName<'static>,
     path: &'static str,
 }
@@ -112,7 +113,16 @@ impl Client {
         config.resumption = rustls::client::Resumption::disabled();
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Self {
-            connector: TlsConnector::from(Arc::new(config)),
+            connector: Some(TlsConnector::from(Arc::new(config))),
+            server_name: ServerName::try_from("localhost")?.to_owned(),
+            path,
+        })
+    }
+
+    /// A plain-HTTP client, for a backend that speaks no TLS.
+    pub(crate) fn plain(path: &'static str) -> Result<Self> {
+        Ok(Self {
+            connector: None,
             server_name: ServerName::try_from("localhost")?.to_owned(),
             path,
         })
@@ -127,10 +137,16 @@ impl Client {
     {
         let tcp = TcpStream::connect(("127.0.0.1", port)).await?;
         tcp.set_nodelay(true)?;
-        let tls = self
-            .connector
-            .connect(self.server_name.clone(), tcp)
-            .await?;
+        let Some(connector) = &self.connector else {
+            let (sender, connection) =
+                hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
+            tokio::spawn(async move {
+                // Ends when the server or the sender closes the connection; either is fine.
+                let _ = connection.await;
+            });
+            return Ok(sender);
+        };
+        let tls = connector.connect(self.server_name.clone(), tcp).await?;
         let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
         tokio::spawn(async move {
             // Ends when the server or the sender closes the connection; either is fine here.
@@ -200,13 +216,15 @@ pub(crate) fn run(
             let first_error = first_error.clone();
             workers.push(tokio::spawn(async move {
                 let mut latencies = Vec::new();
-                let mut sender = None;
+                let mut sender: Option<SendRequest<Empty<Bytes>>> = None;
                 while !stop.load(Ordering::Relaxed) {
                     let start = Instant::now();
                     let outcome = async {
+                        // A server may close a keep-alive connection (a limit on requests per
+                        // connection): open a new one rather than count an error.
                         let mut current = match sender.take() {
-                            Some(s) => s,
-                            None => client.connect(port).await?,
+                            Some(s) if !s.is_closed() => s,
+                            _ => client.connect(port).await?,
                         };
                         let close = load.mode == Mode::NewConnection;
                         client.get(&mut current, close).await?;

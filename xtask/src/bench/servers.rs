@@ -35,37 +35,9 @@ impl Server {
         pids
     }
 
-    /// utime + stime of all its processes so far.
-    pub(crate) fn cpu(&self) -> Result<Duration> {
-        let ticks = clock_ticks();
-        let mut total = 0u64;
-        for pid in self.pids() {
-            let stat = fs::read_to_string(format!("/proc/{pid}/stat"))
-                .with_context(|| format!("{} (PID {pid}) is gone", self.name))?;
-            // Fields after the command (which may hold spaces), from field 3 on.
-            let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-            let fields: Vec<&str> = rest.split_whitespace().collect();
-            let utime: u64 = fields.get(11).and_then(|f| f.parse().ok()).unwrap_or(0);
-            let stime: u64 = fields.get(12).and_then(|f| f.parse().ok()).unwrap_or(0);
-            total += utime + stime;
-        }
-        Ok(Duration::from_secs_f64(total as f64 / ticks as f64))
-    }
-
-    /// Sum over its processes of a /proc/PID/status field in kB (VmRSS, VmHWM), as bytes.
+    /// Sum over its processes of a /proc/PID/status field (VmRSS, VmHWM), in bytes.
     pub(crate) fn memory(&self, field: &str) -> Result<u64> {
-        let mut total = 0;
-        for pid in self.pids() {
-            let status = fs::read_to_string(format!("/proc/{pid}/status"))
-                .with_context(|| format!("{} (PID {pid}) is gone", self.name))?;
-            let kb: u64 = status
-                .lines()
-                .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-                .and_then(|v| v.split_whitespace().next()?.parse().ok())
-                .with_context(|| format!("no {field} in /proc/{pid}/status"))?;
-            total += kb * 1024;
-        }
-        Ok(total)
+        memory_of(self.name, &self.pids(), field)
     }
 
     fn stop(&mut self) {
@@ -345,6 +317,40 @@ fn wait_listening(server: &mut Server, logs: &[PathBuf]) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// utime + stime of `pids` so far (`name` says whose they are in errors).
+pub(crate) fn cpu_of(name: &str, pids: &[u32]) -> Result<Duration> {
+    let ticks = clock_ticks();
+    let mut total = 0u64;
+    for pid in pids {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat"))
+            .with_context(|| format!("{name} (PID {pid}) is gone"))?;
+        // The fields after the command (which may hold spaces and parentheses), from field 3
+        // (state) on: utime and stime are fields 14 and 15.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let utime: u64 = fields.get(11).and_then(|f| f.parse().ok()).unwrap_or(0);
+        let stime: u64 = fields.get(12).and_then(|f| f.parse().ok()).unwrap_or(0);
+        total += utime + stime;
+    }
+    Ok(Duration::from_secs_f64(total as f64 / ticks as f64))
+}
+
+/// Sum over `pids` of a /proc/PID/status field in kB (VmRSS, VmHWM), as bytes.
+pub(crate) fn memory_of(name: &str, pids: &[u32], field: &str) -> Result<u64> {
+    let mut total = 0;
+    for pid in pids {
+        let status = fs::read_to_string(format!("/proc/{pid}/status"))
+            .with_context(|| format!("{name} (PID {pid}) is gone"))?;
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .with_context(|| format!("no {field} in /proc/{pid}/status"))?;
+        total += kb * 1024;
+    }
+    Ok(total)
 }
 
 fn free_port() -> Result<u16> {
