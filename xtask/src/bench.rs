@@ -103,8 +103,14 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             "flink" => http::flink(&binary, &options)?,
             _ => pki(&binary, &options)?,
         };
+        let nginx = if matches!(*name, "requests" | "handshakes" | "idle" | "flink") {
+            format!("; {}", servers::nginx_version(&servers::ensure_nginx()?))
+        } else {
+            String::new()
+        };
         let text = format!(
-            "{body}Measured {} on {}; load average when the section started: {load}.\n",
+            "{body}Measured {} on {}{nginx}; load average (1 min) when the section started: \
+             {load}.\n",
             today(),
             machine()
         );

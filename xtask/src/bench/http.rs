@@ -331,7 +331,7 @@ pub(crate) fn flink(binary: &Path, options: &Options) -> Result<String> {
     let _ = writeln!(
         out,
         "As the static-backend section, with Flink {} (testkit cluster: one JobManager, one \
-         TaskManager, no job, so `/jobs/overview` answers `{{\"jobs\":[]}}`) as the backend of \
+         TaskManager, no job running, so the answer is a short JSON list) as the backend of \
          both proxies. The reference is Flink's REST port itself, over plain HTTP: no TLS and no \
          authorization, so it is an upper bound rather than a like-for-like contender; its CPU \
          and RSS are the JobManager's and TaskManager's JVMs. Median of {} runs of {} after a {} \

@@ -353,6 +353,24 @@ pub(crate) fn memory_of(name: &str, pids: &[u32], field: &str) -> Result<u64> {
     Ok(total)
 }
 
+/// nginx's version and the TLS library it was built with, for the report.
+pub(crate) fn nginx_version(nginx: &Path) -> String {
+    let Ok(out) = Command::new(nginx).arg("-V").output() else {
+        return "nginx (version unknown)".into();
+    };
+    // nginx -V writes to stderr.
+    let text = String::from_utf8_lossy(&out.stderr);
+    let version = text
+        .lines()
+        .find_map(|l| l.strip_prefix("nginx version: "))
+        .unwrap_or("nginx");
+    let tls = text
+        .lines()
+        .find_map(|l| l.strip_prefix("built with "))
+        .unwrap_or("unknown TLS library");
+    format!("{version} built with {tls}")
+}
+
 fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
