@@ -449,13 +449,20 @@ fn machine() -> String {
 fn write_report(measured: &[(&str, String)]) -> Result<()> {
     let path = workspace_root().join("docs/benchmarks.md");
     let existing = fs::read_to_string(&path).unwrap_or_default();
+    fs::write(&path, merge_report(&existing, measured))?;
+    Ok(())
+}
+
+/// The text of docs/benchmarks.md with the `measured` sections replaced (or added) inside the
+/// generated block, every other section and all text outside the block unchanged.
+fn merge_report(existing: &str, measured: &[(&str, String)]) -> String {
     let (before, generated, after) = match (existing.find(BEGIN), existing.find(END)) {
         (Some(b), Some(e)) if b < e => (
             &existing[..b],
             &existing[b + BEGIN.len()..e],
             &existing[e + END.len()..],
         ),
-        _ => (existing.as_str(), "", "\n"),
+        _ => (existing, "", "\n"),
     };
     let mut text = format!("{before}{BEGIN}\n");
     for name in SECTIONS {
@@ -478,8 +485,7 @@ fn write_report(measured: &[(&str, String)]) -> Result<()> {
     }
     text.push_str(END);
     text.push_str(after);
-    fs::write(&path, text)?;
-    Ok(())
+    text
 }
 
 /// A temporary directory, removed with everything in it when dropped.
@@ -516,4 +522,70 @@ fn load_average() -> String {
         .ok()
         .and_then(|l| l.split_whitespace().next().map(str::to_owned))
         .unwrap_or_else(|| "unknown".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|a| (*a).to_owned()).collect()
+    }
+
+    #[test]
+    fn only_runs_the_named_sections_and_quick_shortens() {
+        let options = Options::parse(&args(&["--only", "idle,pki", "--quick", "--write"]))
+            .expect("valid arguments");
+        assert_eq!(options.only, ["idle", "pki"]);
+        assert_eq!(options.runs, QUICK_RUNS);
+        assert!(options.write && options.quick);
+        let all = Options::parse(&[]).expect("no arguments");
+        assert_eq!(all.only, SECTIONS);
+        assert_eq!(all.runs, RUNS);
+    }
+
+    #[test]
+    fn an_unknown_section_or_flag_is_named_in_the_error() {
+        let error = Options::parse(&args(&["--only", "requests,upload"]))
+            .expect_err("no section `upload`")
+            .to_string();
+        assert!(
+            error.contains("`upload`") && error.contains("uploads"),
+            "{error}"
+        );
+        let error = Options::parse(&args(&["--fast"]))
+            .expect_err("unknown flag")
+            .to_string();
+        assert!(
+            error.contains("`--fast`") && error.contains("--quick"),
+            "{error}"
+        );
+        assert!(Options::parse(&args(&["--only"])).is_err());
+    }
+
+    #[test]
+    fn writing_some_sections_keeps_the_others_and_the_hand_written_text() {
+        let first = merge_report(
+            "# Benchmarks\n\nhand-written\n",
+            &[("idle", "idle v1\n".into()), ("pki", "pki v1\n".into())],
+        );
+        assert!(first.starts_with("# Benchmarks\n\nhand-written\n"));
+        let second = merge_report(&first, &[("pki", "pki v2\n".into())]);
+        assert!(second.contains("idle v1\n"), "{second}");
+        assert!(
+            second.contains("pki v2\n") && !second.contains("pki v1"),
+            "{second}"
+        );
+        assert_eq!(second.matches(BEGIN).count(), 1);
+        assert_eq!(second.matches(END).count(), 1);
+        // Sections stay in the order of SECTIONS whatever order they were measured in.
+        let third = merge_report(&second, &[("requests", "requests v1\n".into())]);
+        let at = |needle: &str| third.find(needle).expect(needle);
+        assert!(at("requests v1") < at("idle v1") && at("idle v1") < at("pki v2"));
+        assert!(third.starts_with("# Benchmarks\n\nhand-written\n"));
+        // Writing nothing changes nothing, the committed document included.
+        assert_eq!(merge_report(&third, &[]), third);
+        let committed = include_str!("../../docs/benchmarks.md");
+        assert_eq!(merge_report(committed, &[]), committed);
+    }
 }
