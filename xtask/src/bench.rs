@@ -9,29 +9,130 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+mod http;
+mod load;
+mod servers;
+mod upload;
+
 /// Repetitions per contender; the median is reported.
-const RUNS: usize = 7;
+const RUNS: usize = 5;
+
+/// Repetitions per contender with `--quick` (a smoke run: the figures are rough).
+const QUICK_RUNS: usize = 3;
+
+/// The sections, in the order they run and appear in docs/benchmarks.md.
+const SECTIONS: &[&str] = &["requests", "handshakes", "idle", "uploads", "flink", "pki"];
 
 const BEGIN: &str = "<!-- BEGIN GENERATED: cargo xtask bench --write -->";
 const END: &str = "<!-- END GENERATED -->";
 
+/// Command-line options of `cargo xtask bench`.
+#[derive(Debug)]
+struct Options {
+    write: bool,
+    quick: bool,
+    /// Repetitions per contender.
+    runs: usize,
+    only: Vec<String>,
+}
+
+impl Options {
+    fn parse(args: &[String]) -> Result<Self> {
+        let mut options = Options {
+            write: false,
+            quick: false,
+            runs: RUNS,
+            only: SECTIONS.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--write" => options.write = true,
+                "--quick" => {
+                    options.quick = true;
+                    options.runs = QUICK_RUNS;
+                }
+                "--only" => {
+                    let list = args.next().context(
+                        "--only needs a list of sections, e.g. --only requests,handshakes",
+                    )?;
+                    options.only = list.split(',').map(str::to_owned).collect();
+                    if let Some(bad) = options
+                        .only
+                        .iter()
+                        .find(|s| !SECTIONS.contains(&s.as_str()))
+                    {
+                        bail!(
+                            "--only: no section `{bad}`; the sections are {}",
+                            SECTIONS.join(", ")
+                        );
+                    }
+                }
+                other => bail!(
+                    "unknown argument `{other}`; usage: cargo xtask bench [--write] [--quick] \
+                     [--only {}]",
+                    SECTIONS.join(",")
+                ),
+            }
+        }
+        Ok(options)
+    }
+}
+
 pub(crate) fn run(args: &[String]) -> Result<()> {
-    let write = args.iter().any(|a| a == "--write");
+    let options = Options::parse(args)?;
     let status = Command::new("cargo")
         .args(["build", "--release", "--quiet", "-p", "flinkguard"])
         .status()?;
     if !status.success() {
         bail!("cargo build --release failed");
     }
-    let binary = workspace_root().join("target/release/flinkguard");
+    let binary = target_dir().join("release/flinkguard");
+    let mut sections = Vec::new();
+    for name in SECTIONS
+        .iter()
+        .filter(|s| options.only.iter().any(|o| o == *s))
+    {
+        eprintln!("xtask bench: section {name}");
+        let load = load_average();
+        let body = match *name {
+            "requests" => http::requests(&binary, &options)?,
+            "handshakes" => http::handshakes(&binary, &options)?,
+            "idle" => http::idle(&binary, &options)?,
+            "uploads" => upload::uploads(&binary, &options)?,
+            "flink" => http::flink(&binary, &options)?,
+            _ => pki(&binary, &options)?,
+        };
+        let nginx = if matches!(*name, "requests" | "handshakes" | "idle" | "flink") {
+            format!("; {}", servers::nginx_version(&servers::ensure_nginx()?))
+        } else {
+            String::new()
+        };
+        let text = format!(
+            "{body}Measured {} on {}{nginx}; load average (1 min) when the section started: \
+             {load}.\n",
+            today(),
+            machine()
+        );
+        println!("\n{text}");
+        sections.push((*name, text));
+    }
+    if options.write {
+        write_report(&sections)?;
+        println!("wrote docs/benchmarks.md");
+    }
+    Ok(())
+}
+
+fn pki(binary: &Path, options: &Options) -> Result<String> {
     let mut report = String::new();
-    report.push_str(&format!("Measured {} on {}.\n\n", today(), machine()));
     report.push_str("### PKI: `flinkguard init` vs the keytool sequence of Flink's SSL page\n\n");
     report.push_str("Same artefacts: cluster identity (self-signed, keystore = truststore) and its SHA-1, a CA, a REST\n");
     report.push_str("keystore signed by the CA with SANs, a REST truststore, the CA as PEM for curl and the REST key as\n");
     report.push_str("PEM (keytool cannot export keys, so that step is `openssl pkcs12`). keytool commands run one after\n");
     report.push_str(&format!(
-        "another as a user would type them. Median of {RUNS} runs each, alternating.\n\n"
+        "another as a user would type them. Median of {} runs each, alternating.\n\n",
+        options.runs
     ));
     report.push_str(
         "| key | flinkguard init | keytool sequence (12 commands) | ratio |\n|---|---|---|---|\n",
@@ -40,31 +141,31 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         ("ecdsa-p256", ["-keyalg", "EC", "-groupname", "secp256r1"]),
         ("rsa-3072", ["-keyalg", "RSA", "-keysize", "3072"]),
     ] {
-        let (ours, theirs) = measure_pki(&binary, key, &keytool_alg)?;
+        let (ours, theirs) = measure_pki(binary, key, &keytool_alg, options.runs)?;
         let ratio = theirs.as_secs_f64() / ours.as_secs_f64();
         let line = format!(
             "| {key} | {} | {} | **{ratio:.0}×** faster |\n",
             fmt(ours),
             fmt(theirs)
         );
-        print!("{line}");
+        eprint!("{line}");
         report.push_str(&line);
     }
     report.push_str(
-        "\nReproduce: `cargo xtask bench --write` (target: `init` at least 50× faster).\n",
+        "\nReproduce: `cargo xtask bench --only pki --write` (target: `init` at least 50× faster).\n\n",
     );
-    println!("\n{report}");
-    if write {
-        write_report(&report)?;
-        println!("wrote docs/benchmarks.md");
-    }
-    Ok(())
+    Ok(report)
 }
 
-fn measure_pki(binary: &Path, key: &str, keytool_alg: &[&str]) -> Result<(Duration, Duration)> {
+fn measure_pki(
+    binary: &Path,
+    key: &str,
+    keytool_alg: &[&str],
+    runs: usize,
+) -> Result<(Duration, Duration)> {
     let mut ours = Vec::new();
     let mut theirs = Vec::new();
-    for _ in 0..RUNS {
+    for _ in 0..runs {
         let dir = tempdir()?;
         let start = Instant::now();
         run_quiet(
@@ -283,7 +384,9 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 }
 
 fn fmt(d: Duration) -> String {
-    if d < Duration::from_secs(1) {
+    if d < Duration::from_millis(10) {
+        format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+    } else if d < Duration::from_secs(1) {
         format!("{:.1} ms", d.as_secs_f64() * 1000.0)
     } else {
         format!("{:.2} s", d.as_secs_f64())
@@ -341,18 +444,148 @@ fn machine() -> String {
     format!("{cores} cores of {cpu}, {java}")
 }
 
-fn write_report(report: &str) -> Result<()> {
+/// Replaces, inside the generated part of docs/benchmarks.md, the sections this run measured;
+/// the others stay as they were, so `--only` never erases figures of other sections.
+fn write_report(measured: &[(&str, String)]) -> Result<()> {
     let path = workspace_root().join("docs/benchmarks.md");
     let existing = fs::read_to_string(&path).unwrap_or_default();
-    let generated = format!("{BEGIN}\n{report}{END}");
-    let text = match (existing.find(BEGIN), existing.find(END)) {
-        (Some(b), Some(e)) if b < e => format!(
-            "{}{generated}{}",
-            &existing[..b],
-            &existing[e + END.len()..]
-        ),
-        _ => format!("{existing}\n{generated}\n"),
-    };
-    fs::write(&path, text)?;
+    fs::write(&path, merge_report(&existing, measured))?;
     Ok(())
+}
+
+/// The text of docs/benchmarks.md with the `measured` sections replaced (or added) inside the
+/// generated block, every other section and all text outside the block unchanged.
+fn merge_report(existing: &str, measured: &[(&str, String)]) -> String {
+    let (before, generated, after) = match (existing.find(BEGIN), existing.find(END)) {
+        (Some(b), Some(e)) if b < e => (
+            &existing[..b],
+            &existing[b + BEGIN.len()..e],
+            &existing[e + END.len()..],
+        ),
+        _ => (existing, "", "\n"),
+    };
+    let mut text = format!("{before}{BEGIN}\n");
+    for name in SECTIONS {
+        let (begin, end) = (
+            format!("<!-- section {name} -->\n"),
+            format!("<!-- end of section {name} -->\n"),
+        );
+        let old = generated
+            .find(&begin)
+            .zip(generated.find(&end))
+            .filter(|(b, e)| b < e)
+            .map(|(b, e)| &generated[b + begin.len()..e]);
+        let new = measured
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| t.as_str());
+        if let Some(body) = new.or(old) {
+            text.push_str(&format!("{begin}{body}{end}\n"));
+        }
+    }
+    text.push_str(END);
+    text.push_str(after);
+    text
+}
+
+/// A temporary directory, removed with everything in it when dropped.
+#[derive(Debug)]
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Result<Self> {
+        tempdir().map(Self)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Where cargo puts the release binary: CARGO_TARGET_DIR when set (as `cargo build` honours it).
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// The 1-minute load average: a busy machine (other builds) disturbs the figures, and the
+/// report should say so.
+fn load_average() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|a| (*a).to_owned()).collect()
+    }
+
+    #[test]
+    fn only_runs_the_named_sections_and_quick_shortens() {
+        let options = Options::parse(&args(&["--only", "idle,pki", "--quick", "--write"]))
+            .expect("valid arguments");
+        assert_eq!(options.only, ["idle", "pki"]);
+        assert_eq!(options.runs, QUICK_RUNS);
+        assert!(options.write && options.quick);
+        let all = Options::parse(&[]).expect("no arguments");
+        assert_eq!(all.only, SECTIONS);
+        assert_eq!(all.runs, RUNS);
+    }
+
+    #[test]
+    fn an_unknown_section_or_flag_is_named_in_the_error() {
+        let error = Options::parse(&args(&["--only", "requests,upload"]))
+            .expect_err("no section `upload`")
+            .to_string();
+        assert!(
+            error.contains("`upload`") && error.contains("uploads"),
+            "{error}"
+        );
+        let error = Options::parse(&args(&["--fast"]))
+            .expect_err("unknown flag")
+            .to_string();
+        assert!(
+            error.contains("`--fast`") && error.contains("--quick"),
+            "{error}"
+        );
+        assert!(Options::parse(&args(&["--only"])).is_err());
+    }
+
+    #[test]
+    fn writing_some_sections_keeps_the_others_and_the_hand_written_text() {
+        let first = merge_report(
+            "# Benchmarks\n\nhand-written\n",
+            &[("idle", "idle v1\n".into()), ("pki", "pki v1\n".into())],
+        );
+        assert!(first.starts_with("# Benchmarks\n\nhand-written\n"));
+        let second = merge_report(&first, &[("pki", "pki v2\n".into())]);
+        assert!(second.contains("idle v1\n"), "{second}");
+        assert!(
+            second.contains("pki v2\n") && !second.contains("pki v1"),
+            "{second}"
+        );
+        assert_eq!(second.matches(BEGIN).count(), 1);
+        assert_eq!(second.matches(END).count(), 1);
+        // Sections stay in the order of SECTIONS whatever order they were measured in.
+        let third = merge_report(&second, &[("requests", "requests v1\n".into())]);
+        let at = |needle: &str| third.find(needle).expect(needle);
+        assert!(at("requests v1") < at("idle v1") && at("idle v1") < at("pki v2"));
+        assert!(third.starts_with("# Benchmarks\n\nhand-written\n"));
+        // Writing nothing changes nothing, the committed document included.
+        assert_eq!(merge_report(&third, &[]), third);
+        let committed = include_str!("../../docs/benchmarks.md");
+        assert_eq!(merge_report(committed, &[]), committed);
+    }
 }

@@ -37,7 +37,9 @@ fn main() -> Result<()> {
         Some("prepare") => prepare(),
         Some("bench") => bench::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask test | prepare | bench [--write]");
+            eprintln!(
+                "usage: cargo xtask test | prepare | bench [--write] [--quick] [--only SECTION[,SECTION]]"
+            );
             std::process::exit(2);
         }
     }
