@@ -34,6 +34,9 @@ struct Options {
     /// Repetitions per contender.
     runs: usize,
     only: Vec<String>,
+    /// A flinkguard binary to measure instead of building this checkout's (`--gateway PATH`):
+    /// how a before/after comparison of a change is made.
+    gateway: Option<PathBuf>,
 }
 
 impl Options {
@@ -43,11 +46,18 @@ impl Options {
             quick: false,
             runs: RUNS,
             only: SECTIONS.iter().map(|s| (*s).to_owned()).collect(),
+            gateway: None,
         };
         let mut args = args.iter();
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--write" => options.write = true,
+                "--gateway" => {
+                    let path = args
+                        .next()
+                        .context("--gateway needs the path of a flinkguard binary")?;
+                    options.gateway = Some(PathBuf::from(path));
+                }
                 "--quick" => {
                     options.quick = true;
                     options.runs = QUICK_RUNS;
@@ -70,7 +80,7 @@ impl Options {
                 }
                 other => bail!(
                     "unknown argument `{other}`; usage: cargo xtask bench [--write] [--quick] \
-                     [--only {}]",
+                     [--gateway PATH] [--only {}]",
                     SECTIONS.join(",")
                 ),
             }
@@ -81,13 +91,23 @@ impl Options {
 
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let options = Options::parse(args)?;
-    let status = Command::new("cargo")
-        .args(["build", "--release", "--quiet", "-p", "flinkguard"])
-        .status()?;
-    if !status.success() {
-        bail!("cargo build --release failed");
-    }
-    let binary = target_dir().join("release/flinkguard");
+    let binary = match &options.gateway {
+        Some(binary) => {
+            if !binary.is_file() {
+                bail!("--gateway {}: no such file", binary.display());
+            }
+            binary.clone()
+        }
+        None => {
+            let status = Command::new("cargo")
+                .args(["build", "--release", "--quiet", "-p", "flinkguard"])
+                .status()?;
+            if !status.success() {
+                bail!("cargo build --release failed");
+            }
+            target_dir().join("release/flinkguard")
+        }
+    };
     let mut sections = Vec::new();
     for name in SECTIONS
         .iter()
