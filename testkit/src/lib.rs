@@ -36,4 +36,22 @@ pub use config::render_config;
 pub use dist::TestDist;
 pub use flinkguard_flink::{FlinkDist, FlinkVersion, free_port, free_ports};
 pub use job::JobJar;
+
+/// The `gateway.upstream_*` lines `flinkguard init` writes (mutual TLS with pki/upstream/),
+/// each set to null: the gateway then speaks plain http upstream, as testkit clusters (and the
+/// benchmarks' static backend) serve REST. Edits of flinkguard.yaml as (`from`, `to`).
+pub const PLAINTEXT_UPSTREAM: [(&str, &str); 3] = [
+    (
+        "upstream_server_cert_file: pki/upstream/upstream.crt",
+        "upstream_server_cert_file: null",
+    ),
+    (
+        "upstream_client_cert_file: pki/upstream/upstream.crt",
+        "upstream_client_cert_file: null",
+    ),
+    (
+        "upstream_client_key_file: pki/upstream/upstream.key",
+        "upstream_client_key_file: null",
+    ),
+];
 pub use rest::{JobState, MutualTls, RestClient, RestError};

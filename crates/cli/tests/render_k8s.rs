@@ -254,14 +254,22 @@ fn bad_kubernetes_section_names_the_field() {
     expect_input_error(&result, &["kubernetes.egress", "cidrs"]);
 }
 
-/// The JobManager pod template's container named `name`.
+/// The pod's container named `name`.
 fn container<'a>(pod: &'a Value, name: &str) -> &'a Value {
-    pod["containers"]
-        .as_array()
+    named(&pod["containers"], name)
+}
+
+/// The pod's volume named `name`.
+fn volume<'a>(pod: &'a Value, name: &str) -> &'a Value {
+    named(&pod["volumes"], name)
+}
+
+fn named<'a>(list: &'a Value, name: &str) -> &'a Value {
+    list.as_array()
         .unwrap()
         .iter()
         .find(|c| c["name"] == name)
-        .unwrap()
+        .unwrap_or_else(|| panic!("nothing named {name} in {list}"))
 }
 
 #[test]
@@ -369,12 +377,7 @@ fn gateway_state_is_a_claim_unless_loudly_ephemeral() {
     assert_eq!(claim["spec"]["resources"]["requests"]["storage"], "5Gi");
     assert_eq!(claim["spec"]["storageClassName"], "fast-ssd");
     let jm = pod_specs(&objects)[0];
-    let state = jm["volumes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["name"] == "gateway-state")
-        .unwrap();
+    let state = volume(jm, "gateway-state");
     assert_eq!(
         state["persistentVolumeClaim"]["claimName"],
         claim["metadata"]["name"]
@@ -390,12 +393,7 @@ fn gateway_state_is_a_claim_unless_loudly_ephemeral() {
     let objects = load(&dir.path().join("out"));
     assert!(kind(&objects, "PersistentVolumeClaim").is_empty());
     let jm = pod_specs(&objects)[0];
-    let state = jm["volumes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["name"] == "gateway-state")
-        .unwrap();
+    let state = volume(jm, "gateway-state");
     assert!(state["emptyDir"].is_object(), "{state}");
 }
 

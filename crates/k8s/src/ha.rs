@@ -12,7 +12,7 @@ use flinkguard_config::HighAvailability;
 use flinkguard_render::{FlinkSettings, SettingValue};
 use serde_json::{Value, json};
 
-use crate::objects::{JOBMANAGER, TASKMANAGER, flink_pods, metadata, tcp};
+use crate::objects::{JOBMANAGER, TASKMANAGER, flink_pods, ip_blocks, metadata, tcp};
 use crate::pod_config::Inputs;
 
 /// What the JobManager does with ConfigMaps.
@@ -93,7 +93,7 @@ pub(crate) fn api_server_egress(inputs: &Inputs, ha: &HighAvailability) -> Value
             "podSelector": flink_pods(inputs),
             "policyTypes": ["Egress"],
             "egress": [{
-                "to": ha.api_server.cidrs.iter().map(|c| json!({"ipBlock": {"cidr": c.to_string()}})).collect::<Vec<_>>(),
+                "to": ip_blocks(&ha.api_server.cidrs),
                 "ports": tcp(&ha.api_server.ports),
             }],
         },

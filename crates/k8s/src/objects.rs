@@ -614,6 +614,14 @@ pub(crate) fn tcp(ports: &[u16]) -> Vec<Value> {
         .collect()
 }
 
+/// NetworkPolicy peers outside the cluster, by address.
+pub(crate) fn ip_blocks(cidrs: &[impl std::fmt::Display]) -> Vec<Value> {
+    cidrs
+        .iter()
+        .map(|c| json!({"ipBlock": {"cidr": c.to_string()}}))
+        .collect()
+}
+
 /// Selects the JobManager and TaskManager pods (not other workloads of the namespace).
 pub(crate) fn flink_pods(inputs: &Inputs) -> Value {
     json!({"matchExpressions": [{
@@ -667,11 +675,7 @@ pub(crate) fn gateway_sources(inputs: &Inputs) -> Vec<Value> {
             |ns| json!({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}),
         )
         .collect();
-    sources.extend(
-        from.cidrs
-            .iter()
-            .map(|c| json!({"ipBlock": {"cidr": c.to_string()}})),
-    );
+    sources.extend(ip_blocks(&from.cidrs));
     sources
 }
 
@@ -747,7 +751,7 @@ pub(crate) fn egress_policies(inputs: &Inputs, flink_pods: &Value) -> Vec<Value>
                 json!({
                     "policyTypes": ["Egress"],
                     "egress": [{
-                        "to": target.cidrs.iter().map(|c| json!({"ipBlock": {"cidr": c.to_string()}})).collect::<Vec<_>>(),
+                        "to": ip_blocks(&target.cidrs),
                         "ports": tcp(&target.ports),
                     }],
                 }),

@@ -27,8 +27,9 @@ use serde_json::{Value, json};
 use crate::objects::{
     CONF_RW, CONF_SECRET, INTERNAL_IDENTITY, JOBMANAGER, REST_IDENTITY, TASKMANAGER, allow_dns,
     container_security, default_deny, egress_policies, empty_dir, file, gateway_container,
-    gateway_sources, gateway_volumes, identity_secrets, labels, metadata, mount, pod_security,
-    policy, projected_secret, resources, secret, service_port, shared_files, tcp, text_file,
+    gateway_sources, gateway_volumes, identity_secrets, ip_blocks, labels, metadata, mount,
+    pod_security, policy, projected_secret, resources, secret, service_port, shared_files, tcp,
+    text_file,
 };
 use crate::pod_config::{FLINK_PKI_DIR, Inputs, SecretFile};
 use crate::{K8sError, ManifestFile, Manifests};
@@ -533,11 +534,7 @@ impl Parts<'_> {
             "podSelector": {"matchLabels": {OPERATOR_POD_LABEL.0: OPERATOR_POD_LABEL.1}},
         });
         let api = &self.operator.api_server;
-        let api_peers: Vec<Value> = api
-            .cidrs
-            .iter()
-            .map(|c| json!({"ipBlock": {"cidr": c.to_string()}}))
-            .collect();
+        let api_peers = ip_blocks(&api.cidrs);
         let mut out = vec![
             default_deny(inputs),
             allow_dns(inputs),

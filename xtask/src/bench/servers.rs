@@ -243,23 +243,12 @@ pub(crate) fn start_gateway(
             "client_certificates: optional",
             "client_certificates: required",
         ),
-        (
-            "upstream_server_cert_file: pki/upstream/upstream.crt",
-            "upstream_server_cert_file: null",
-        ),
-        (
-            "upstream_client_cert_file: pki/upstream/upstream.crt",
-            "upstream_client_cert_file: null",
-        ),
-        (
-            "upstream_client_key_file: pki/upstream/upstream.key",
-            "upstream_client_key_file: null",
-        ),
         ("audit_stdout: true", "audit_stdout: false"),
         ("max_connections: 1024", "max_connections: 20000"),
         ("idle_seconds: 120", "idle_seconds: 900"),
     ]
     .iter()
+    .chain(&flinkguard_testkit::PLAINTEXT_UPSTREAM)
     .chain(extra)
     {
         if !config.contains(from) {

@@ -131,7 +131,7 @@ pub(crate) fn validate(files: &[PathBuf]) {
 }
 
 /// kubernetes-validate from the venv `cargo xtask prepare` installs.
-pub(crate) fn kubernetes_validate() -> PathBuf {
+fn kubernetes_validate() -> PathBuf {
     let home = std::env::var_os("HOME").expect("HOME");
     let tool = Path::new(&home).join(".cache/flinkguard/venv-k8s/bin/kubernetes-validate");
     assert!(

@@ -202,22 +202,7 @@ pub(crate) fn edit_config(dir: &Path, edits: &[(&str, &str)]) {
     fs::rename(&staged, &path).unwrap();
 }
 
-/// The `gateway.upstream_*` lines `init` writes (mutual TLS with pki/upstream/), each set to
-/// null: the gateway then speaks plain http to Flink, as testkit clusters serve REST.
-pub(crate) const PLAINTEXT_UPSTREAM: [(&str, &str); 3] = [
-    (
-        "upstream_server_cert_file: pki/upstream/upstream.crt",
-        "upstream_server_cert_file: null",
-    ),
-    (
-        "upstream_client_cert_file: pki/upstream/upstream.crt",
-        "upstream_client_cert_file: null",
-    ),
-    (
-        "upstream_client_key_file: pki/upstream/upstream.key",
-        "upstream_client_key_file: null",
-    ),
-];
+pub(crate) use flinkguard_testkit::PLAINTEXT_UPSTREAM;
 
 /// Points dir/flinkguard.yaml at a testkit Flink (plain http REST on loopback) whose REST port
 /// is `rest_port`, with `edits`.
