@@ -187,6 +187,61 @@ fn cluster_gateway_enforces_time_and_connection_limits_and_drains_on_shutdown() 
     assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
     within(started, 2, 4);
 
+    // A keep-alive connection that goes quiet is parked (hyper's buffers freed) and serves
+    // its next request on the same connection.
+    let parked = |count: u32| {
+        let want = format!("flinkguard_connections_parked {count}\n");
+        let deadline = Instant::now() + Duration::from_millis(1500);
+        loop {
+            let (_, metrics) = gateway.admin("/metrics");
+            if metrics.contains(&want) {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let mut kept = raw_tls(d, port, Some("root"));
+    let request = b"GET /jobs/overview HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    kept.write_all(request).unwrap();
+    assert!(read_response(&mut kept).starts_with("HTTP/1.1 200 OK"));
+    assert!(parked(1), "an idle keep-alive connection was not parked");
+    kept.write_all(request).unwrap();
+    let again = read_response(&mut kept);
+    assert!(again.starts_with("HTTP/1.1 200 OK"), "{again}");
+    assert!(parked(1), "the connection was not parked again");
+    // A head trickled a byte at a time, each pause longer than the parking delay, still
+    // meets header_read_seconds: a connection is not parked mid-request (a new hyper
+    // connection would restart the deadline).
+    let started = Instant::now();
+    kept.sock
+        .set_read_timeout(Some(Duration::from_millis(400)))
+        .unwrap();
+    let mut answer = Vec::new();
+    'trickle: for byte in request.iter().cycle() {
+        if kept.write_all(&[*byte]).is_err() {
+            break;
+        }
+        let mut buf = [0u8; 4096];
+        match std::io::Read::read(&mut kept, &mut buf) {
+            Ok(0) => break 'trickle,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => break 'trickle,
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(12),
+            "a trickled head held the connection past header_read_seconds"
+        );
+    }
+    within(started, 5, 8);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(!answer.contains("200 OK"), "{answer}");
+    drop(kept);
+
     // A body that stops arriving: 408 after request_seconds.
     let mut stalled = raw_tls(d, port, Some("root"));
     let started = Instant::now();
@@ -345,4 +400,25 @@ fn cluster_gateway_speaks_https_to_flink_rest_ssl_and_trusts_only_the_pinned_ca(
     assert!(body.to_lowercase().contains("certificate"), "{body}");
     let (code, body) = gateway.admin("/readyz");
     assert_eq!(code, 503, "{body}");
+}
+
+/// Reads one HTTP/1.1 response with a `Content-Length` (what the gateway answers for Flink's
+/// JSON), leaving the connection open.
+fn read_response(stream: &mut impl std::io::Read) -> String {
+    let mut all = Vec::new();
+    let mut byte = [0u8; 1];
+    while !all.ends_with(b"\r\n\r\n") {
+        assert_eq!(stream.read(&mut byte).unwrap(), 1, "closed mid-head");
+        all.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&all).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map(|v| v.trim().parse().unwrap())
+        .unwrap_or_else(|| panic!("no content-length: {head}"));
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).unwrap();
+    all.extend_from_slice(&body);
+    String::from_utf8_lossy(&all).into_owned()
 }

@@ -82,6 +82,19 @@ pub(crate) struct Connection {
     pub(crate) peer: SocketAddr,
     /// `None`: no client certificate; `Some(Err)`: a verified certificate without a usable identity.
     pub(crate) identity: Option<Result<Principal, String>>,
+    /// The peer's address as the `X-Forwarded-For` Flink gets, made once per connection.
+    pub(crate) forwarded_for: http::HeaderValue,
+}
+
+impl Connection {
+    pub(crate) fn new(peer: SocketAddr, identity: Option<Result<Principal, String>>) -> Connection {
+        Connection {
+            peer,
+            identity,
+            forwarded_for: http::HeaderValue::from_str(&peer.ip().to_string())
+                .unwrap_or_else(|_| http::HeaderValue::from_static("unknown")),
+        }
+    }
 }
 
 pub(crate) fn authenticate(

@@ -28,6 +28,7 @@ use tokio_rustls::server::TlsStream;
 
 use crate::authn::{Connection, principal_from_certificate};
 use crate::error::Body;
+use crate::metrics::Metrics;
 use crate::proxy::{self, State};
 use crate::settings::Timeouts;
 
@@ -44,6 +45,10 @@ const CLOSE_GRACE: Duration = Duration::from_secs(1);
 struct Activity {
     moved: AtomicBool,
     in_flight: AtomicUsize,
+    /// Bytes of a request arrived that hyper has not yet made into one. Such a connection is
+    /// not parked: hyper would finish that request with `Connection: close`, and a new hyper
+    /// connection must never restart the header deadline of a head already under way.
+    partial: AtomicBool,
 }
 
 /// When a connection was last seen busy, from periodic looks at its [`Activity`]: a long
@@ -86,6 +91,9 @@ impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
         let result = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
             self.activity.moved.store(true, Ordering::Relaxed);
+            if self.activity.in_flight.load(Ordering::Relaxed) == 0 {
+                self.activity.partial.store(true, Ordering::Relaxed);
+            }
         }
         result
     }
@@ -222,6 +230,7 @@ impl hyper::service::Service<Request<Incoming>> for Requests {
 
     fn call(&self, request: Request<Incoming>) -> Handling {
         let in_flight = InFlight::start(&self.activity);
+        self.activity.partial.store(false, Ordering::Relaxed);
         let response = proxy::handle(self.state.clone(), self.connection.clone(), request);
         Box::pin(async move {
             let response = response.await;
@@ -271,7 +280,7 @@ pub(crate) async fn serve(
     drop(snapshot);
     let requests = Requests {
         state,
-        connection: Arc::new(Connection { peer, identity }),
+        connection: Arc::new(Connection::new(peer, identity)),
         activity,
     };
     if http2 {
@@ -299,7 +308,7 @@ async fn serve_http1(
     loop {
         if unread.is_empty() {
             let idle_at = quiet.since + timeouts.idle;
-            match parked(&mut io, idle_at, &mut shutdown).await {
+            match parked(&mut io, idle_at, &mut shutdown, &requests.state.metrics).await {
                 Woken::ClientSent => {}
                 Woken::Close => return close(&mut io).await,
                 Woken::Broken => return,
@@ -335,12 +344,14 @@ async fn parked(
     io: &mut ClientStream,
     idle_at: Instant,
     shutdown: &mut watch::Receiver<bool>,
+    metrics: &Metrics,
 ) -> Woken {
     match client_sent_more(io) {
         Ok(true) => return Woken::ClientSent,
         Ok(false) => {}
         Err(()) => return Woken::Broken,
     }
+    let _counted = ParkedGauge::count(metrics);
     tokio::select! {
         ready = io.inner.get_ref().0.readable() => match ready {
             Ok(()) => Woken::ClientSent,
@@ -348,6 +359,22 @@ async fn parked(
         },
         () = tokio::time::sleep_until(idle_at.into()) => Woken::Close,
         _ = shutdown.changed() => Woken::Close,
+    }
+}
+
+/// Keeps the parked-connections gauge right however the wait ends.
+struct ParkedGauge<'a>(&'a Metrics);
+
+impl ParkedGauge<'_> {
+    fn count(metrics: &Metrics) -> ParkedGauge<'_> {
+        metrics.parked(1);
+        ParkedGauge(metrics)
+    }
+}
+
+impl Drop for ParkedGauge<'_> {
+    fn drop(&mut self) {
+        self.0.parked(-1);
     }
 }
 
@@ -407,7 +434,9 @@ async fn serve_until_quiet(
                 if quiet_for >= timeouts.idle {
                     Pin::new(&mut connection).graceful_shutdown();
                     draining = true;
-                } else if quiet_for >= PARK_AFTER {
+                } else if quiet_for >= PARK_AFTER
+                    && !requests.activity.partial.load(Ordering::Relaxed)
+                {
                     Pin::new(&mut connection).graceful_shutdown();
                     parking = true;
                 }
@@ -467,13 +496,11 @@ fn client_sent_more(io: &mut ClientStream) -> Result<bool, ()> {
     Ok(state.plaintext_bytes_to_read() > 0 || state.peer_has_closed())
 }
 
-/// Bytes hyper read but did not use, then bytes it never read.
+/// Bytes hyper read but did not use, then bytes it never read; copied out, because hyper's
+/// bytes (even none) keep its whole read buffer alive, which parking is meant to free.
 fn joined(first: Bytes, then: Bytes) -> Bytes {
-    if then.is_empty() {
-        return first;
-    }
-    if first.is_empty() {
-        return then;
+    if first.is_empty() && then.is_empty() {
+        return Bytes::new();
     }
     let mut both = BytesMut::with_capacity(first.len() + then.len());
     both.extend_from_slice(&first);
@@ -533,6 +560,17 @@ mod tests {
             stream.read_to_string(&mut all).await.unwrap();
             assert_eq!(all, "GET / HTTP/1.1\r\n\r\n");
         });
+    }
+
+    #[test]
+    fn joined_lets_go_of_hyper_s_read_buffer() {
+        let mut buffer = BytesMut::with_capacity(8192);
+        buffer.extend_from_slice(b"GET");
+        let hyper_s = buffer.freeze().slice(3..);
+        let kept = joined(hyper_s, Bytes::new());
+        assert!(kept.is_empty());
+        // A new, empty Bytes points at no allocation; a slice of hyper's would.
+        assert_eq!(kept.as_ptr(), Bytes::new().as_ptr());
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub(crate) struct Metrics {
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
     connections: AtomicI64,
+    /// Of those, the ones parked without HTTP buffers (see `conn`).
+    parked: AtomicI64,
 }
 
 fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
@@ -86,6 +88,10 @@ impl Metrics {
         self.connections.fetch_sub(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn parked(&self, change: i64) {
+        self.parked.fetch_add(change, Ordering::Relaxed);
+    }
+
     /// The Prometheus text exposition.
     pub(crate) fn render(&self) -> String {
         let mut out = String::new();
@@ -146,6 +152,11 @@ impl Metrics {
             out,
             "# HELP flinkguard_connections Client connections open now.\n# TYPE flinkguard_connections gauge\nflinkguard_connections {}",
             self.connections.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP flinkguard_connections_parked Idle HTTP/1.1 connections holding no HTTP buffers.\n# TYPE flinkguard_connections_parked gauge\nflinkguard_connections_parked {}",
+            self.parked.load(Ordering::Relaxed)
         );
         out
     }

@@ -237,9 +237,11 @@ async fn decide_and_forward(
         .as_str()
         .parse()
         .map_err(Refusal::BadRequest)?;
+    let parsed =
+        RequestTarget::parse(raw_target).map_err(|e| Refusal::BadRequest(e.to_string()))?;
     // A signed link authorizes exactly the request it was signed for, and nothing else: its
     // signature parameters are checked and removed before anything looks at the target.
-    let link = if flinkguard_signedlink::carries_signature(raw_target) {
+    let link = if flinkguard_signedlink::is_signed(&parsed) {
         let verified = snapshot
             .links
             .verify(
@@ -258,11 +260,11 @@ async fn decide_and_forward(
     } else {
         None
     };
-    let target = RequestTarget::parse(
-        link.as_ref()
-            .map_or(raw_target, |l| l.target_without_signature.as_str()),
-    )
-    .map_err(|e| Refusal::BadRequest(e.to_string()))?;
+    let target = match &link {
+        Some(link) => RequestTarget::parse(&link.target_without_signature)
+            .map_err(|e| Refusal::BadRequest(e.to_string()))?,
+        None => parsed,
+    };
 
     let principal = match &link {
         Some(link) => Principal {
@@ -860,9 +862,10 @@ async fn forward(
     // Whatever the trusted-proxy headers are named, they never reach Flink.
     headers.remove(&snapshot.trusted_proxies.user_header);
     headers.remove(&snapshot.trusted_proxies.groups_header);
-    if let Ok(value) = HeaderValue::from_str(&connection.peer.ip().to_string()) {
-        headers.insert(HeaderName::from_static("x-forwarded-for"), value);
-    }
+    headers.insert(
+        HeaderName::from_static("x-forwarded-for"),
+        connection.forwarded_for.clone(),
+    );
     headers.insert(
         HeaderName::from_static("x-forwarded-proto"),
         HeaderValue::from_static("https"),
@@ -904,13 +907,15 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 /// Walks the message's own few headers once instead of looking up every listed name: this
 /// runs on every request and every answer.
 fn strip(headers: &mut HeaderMap, names: &[&str]) {
+    let has_connection = headers.contains_key(header::CONNECTION);
     let connection_named = |name: &HeaderName| {
-        headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|token| token.trim().eq_ignore_ascii_case(name.as_str()))
+        has_connection
+            && headers
+                .get_all(header::CONNECTION)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .any(|token| token.trim().eq_ignore_ascii_case(name.as_str()))
     };
     let doomed: Vec<HeaderName> = headers
         .keys()

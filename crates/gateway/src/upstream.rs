@@ -252,8 +252,14 @@ fn upstream_client(
         .https_or_http()
         .enable_http1()
         .build();
-    Ok(Client::builder(TokioExecutor::new()).build(connector))
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(MAX_IDLE_UPSTREAM_CONNECTIONS)
+        .build(connector))
 }
+
+/// Idle connections to Flink kept for reuse. A burst of concurrent requests opens as many
+/// as it needs; afterwards only this many stay, each with its buffers and TLS state.
+const MAX_IDLE_UPSTREAM_CONNECTIONS: usize = 64;
 
 /// An HTTP/1.1 client for http:// and https:// URIs; https trusts only the CAs in `ca_file`
 /// (with none, an empty trust store: https then fails, the safe way).

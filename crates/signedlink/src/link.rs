@@ -112,8 +112,12 @@ pub struct VerifiedLink {
 /// refused, be refused: never forwarded with its `fg-` parameters.
 pub fn carries_signature(target: &str) -> bool {
     // An unparsable target is refused by the gateway's own check whatever this answers.
-    RequestTarget::parse(target)
-        .is_ok_and(|parsed| parsed.query().iter().any(|(name, _)| is_reserved(name)))
+    RequestTarget::parse(target).is_ok_and(|parsed| is_signed(&parsed))
+}
+
+/// [`carries_signature`] for a target already parsed (the gateway parses each target once).
+pub fn is_signed(target: &RequestTarget) -> bool {
+    target.query().iter().any(|(name, _)| is_reserved(name))
 }
 
 fn is_reserved(decoded_name: &str) -> bool {
