@@ -24,12 +24,27 @@ struct Stage {
     pki: std::path::PathBuf,
     _backend: Server,
     contenders: Vec<Server>,
+    _ram: Option<RamFile>,
 }
 
-fn stage(binary: &Path, with_direct: bool) -> Result<Stage> {
+fn stage(binary: &Path, with_direct: bool, with_memory_audit: bool) -> Result<Stage> {
     let nginx = servers::ensure_nginx()?;
     let dir = super::TempDir::new()?;
     let pki = servers::init_flinkguard(binary, dir.path())?;
+    // A second gateway of the same deployment, its audit file in RAM: how much of the
+    // gateway's cost is the durable audit write (the sync to disk before each response).
+    let memory_audit = if with_memory_audit {
+        let second = dir.path().join("audit-in-ram");
+        std::fs::create_dir(&second)?;
+        std::fs::copy(
+            dir.path().join("flinkguard.yaml"),
+            second.join("flinkguard.yaml"),
+        )?;
+        std::os::unix::fs::symlink(&pki, second.join("pki"))?;
+        Some((second, RamFile::new()?))
+    } else {
+        None
+    };
     let backend = servers::start_nginx(&nginx, dir.path(), &pki, NginxRole::Backend)?;
     let mut contenders = Vec::new();
     if with_direct {
@@ -46,6 +61,17 @@ fn stage(binary: &Path, with_direct: bool) -> Result<Stage> {
         backend.port,
         &[],
     )?);
+    if let Some((second, ram)) = &memory_audit {
+        let audit_file = format!("audit_file: {}", ram.0.display());
+        let mut gateway = servers::start_gateway(
+            binary,
+            second,
+            backend.port,
+            &[("audit_file: audit.jsonl", &audit_file)],
+        )?;
+        gateway.name = "flinkguard-ram";
+        contenders.push(gateway);
+    }
     contenders.push(servers::start_nginx(
         &nginx,
         dir.path(),
@@ -60,7 +86,31 @@ fn stage(binary: &Path, with_direct: bool) -> Result<Stage> {
         pki,
         _backend: backend,
         contenders,
+        _ram: memory_audit.map(|(_, ram)| ram),
     })
+}
+
+/// A file in /dev/shm (RAM), removed when dropped.
+struct RamFile(std::path::PathBuf);
+
+impl RamFile {
+    fn new() -> Result<Self> {
+        let path = std::path::PathBuf::from(format!(
+            "/dev/shm/flinkguard-bench-{}-audit.jsonl",
+            std::process::id()
+        ));
+        anyhow::ensure!(
+            Path::new("/dev/shm").is_dir(),
+            "no /dev/shm for the audit-in-RAM reference"
+        );
+        Ok(Self(path))
+    }
+}
+
+impl Drop for RamFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// Both proxies must do the job they are compared on: a valid certificate without the right to
@@ -129,7 +179,7 @@ fn load_of(options: &Options, mode: Mode) -> Load {
 }
 
 fn load_section(binary: &Path, options: &Options, mode: Mode) -> Result<Vec<Summary>> {
-    let stage = stage(binary, true)?;
+    let stage = stage(binary, true, mode == Mode::KeepAlive)?;
     let client = Client::new(&stage.pki, "admin", "/jobs/overview")?;
     let contenders: Vec<Contender<'_>> = stage
         .contenders
@@ -180,6 +230,9 @@ fn describe(name: &str) -> &'static str {
         "direct" => "direct: nginx serves the file itself over TLS (the limit)",
         "flink" => "direct: Flink's REST, plain HTTP (no TLS, no authorization)",
         "flinkguard" => "flinkguard gateway → backend",
+        "flinkguard-ram" => {
+            "reference only: the same gateway with its audit file in RAM (/dev/shm), no disk sync"
+        }
         _ => "nginx side-car → backend",
     }
 }
@@ -250,6 +303,20 @@ pub(crate) fn requests(binary: &Path, options: &Options) -> Result<String> {
     out.push('\n');
     out.push_str(&ratio_line(&summaries, "nginx", 1.0));
     out.push_str(&ratio_line(&summaries, "direct", 0.8));
+    if let (Some(durable), Some(ram)) = (
+        find(&summaries, "flinkguard"),
+        find(&summaries, "flinkguard-ram"),
+    ) {
+        let _ = writeln!(
+            out,
+            "- what the durable audit costs: the gateway makes {:.2}× the requests/s it makes \
+             with its audit file in RAM (p99 {} vs {}); nginx's access log is written without \
+             a sync",
+            durable.per_second / ram.per_second,
+            fmt(durable.p99),
+            fmt(ram.p99)
+        );
+    }
     let _ = writeln!(
         out,
         "\nReproduce: `cargo xtask bench --only requests --write`{} (targets from issue 7, \
@@ -369,7 +436,7 @@ pub(crate) fn idle(binary: &Path, options: &Options) -> Result<String> {
     } else {
         IDLE_CONNECTIONS
     };
-    let stage = stage(binary, false)?;
+    let stage = stage(binary, false, false)?;
     let client = Client::new(&stage.pki, "admin", "/jobs/overview")?;
     let mut out = String::from("### Idle scale: keep-alive TLS connections held open\n\n");
     let _ = writeln!(
