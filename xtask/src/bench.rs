@@ -21,7 +21,15 @@ const RUNS: usize = 5;
 const QUICK_RUNS: usize = 3;
 
 /// The sections, in the order they run and appear in docs/benchmarks.md.
-const SECTIONS: &[&str] = &["requests", "handshakes", "idle", "uploads", "flink", "pki"];
+const SECTIONS: &[&str] = &[
+    "requests",
+    "handshakes",
+    "resumptions",
+    "idle",
+    "uploads",
+    "flink",
+    "pki",
+];
 
 const BEGIN: &str = "<!-- BEGIN GENERATED: cargo xtask bench --write -->";
 const END: &str = "<!-- END GENERATED -->";
@@ -118,12 +126,16 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         let body = match *name {
             "requests" => http::requests(&binary, &options)?,
             "handshakes" => http::handshakes(&binary, &options)?,
+            "resumptions" => http::resumptions(&binary, &options)?,
             "idle" => http::idle(&binary, &options)?,
             "uploads" => upload::uploads(&binary, &options)?,
             "flink" => http::flink(&binary, &options)?,
             _ => pki(&binary, &options)?,
         };
-        let nginx = if matches!(*name, "requests" | "handshakes" | "idle" | "flink") {
+        let nginx = if matches!(
+            *name,
+            "requests" | "handshakes" | "resumptions" | "idle" | "flink"
+        ) {
             format!("; {}", servers::nginx_version(&servers::ensure_nginx()?))
         } else {
             String::new()

@@ -307,7 +307,9 @@ async fn serve_http1(
     let mut unread = Bytes::new();
     loop {
         if unread.is_empty() {
-            let idle_at = quiet.since + timeouts.idle;
+            // As while hyper serves: header_read_seconds also bounds the wait for the next
+            // request (and for the first one after the handshake).
+            let idle_at = quiet.since + timeouts.idle.min(timeouts.header_read);
             match parked(&mut io, idle_at, &mut shutdown, &requests.state.metrics).await {
                 Woken::ClientSent => {}
                 Woken::Close => return close(&mut io).await,
@@ -338,8 +340,8 @@ enum Woken {
     Broken,
 }
 
-/// Waits, holding no HTTP buffers, for the client's next bytes; or until the connection has
-/// been idle too long, or the gateway drains.
+/// Waits, holding no HTTP buffers, for the client's next bytes; or until `idle_at`, or until
+/// the gateway drains.
 async fn parked(
     io: &mut ClientStream,
     idle_at: Instant,

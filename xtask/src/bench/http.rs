@@ -134,6 +134,8 @@ fn check_refusal(pki: &Path, proxies: &[Server]) -> Result<()> {
 /// Medians of one contender's repetitions.
 struct Summary {
     name: &'static str,
+    /// The share of TLS connections that resumed a session.
+    resumed: f64,
     per_second: f64,
     p50: Duration,
     p99: Duration,
@@ -178,13 +180,25 @@ fn load_of(options: &Options, mode: Mode) -> Load {
     }
 }
 
-fn load_section(binary: &Path, options: &Options, mode: Mode) -> Result<Vec<Summary>> {
+fn load_section(
+    binary: &Path,
+    options: &Options,
+    mode: Mode,
+    resume: bool,
+) -> Result<Vec<Summary>> {
     let stage = stage(binary, true, mode == Mode::KeepAlive)?;
-    let client = Client::new(&stage.pki, "admin", "/jobs/overview")?;
+    // One client (and so one session cache) per contender: tickets are offered only to the
+    // server that issued them.
+    let clients = stage
+        .contenders
+        .iter()
+        .map(|_| Client::with_resumption(&stage.pki, "admin", "/jobs/overview", resume))
+        .collect::<Result<Vec<_>>>()?;
     let contenders: Vec<Contender<'_>> = stage
         .contenders
         .iter()
-        .map(|s| Contender::of(s, &client))
+        .zip(&clients)
+        .map(|(s, client)| Contender::of(s, client))
         .collect();
     measure(&contenders, options, load_of(options, mode))
 }
@@ -214,6 +228,7 @@ fn measure(contenders: &[Contender<'_>], options: &Options, load: Load) -> Resul
     for (contender, results) in contenders.iter().zip(runs) {
         summaries.push(Summary {
             name: contender.name,
+            resumed: contender.client.resumed_share(),
             per_second: median_f64(results.iter().map(RunResult::per_second).collect()),
             p50: median(results.iter().map(|r| r.percentile(0.50)).collect()),
             p99: median(results.iter().map(|r| r.percentile(0.99)).collect()),
@@ -258,6 +273,18 @@ fn table(summaries: &[Summary], rate: &str) -> String {
     out
 }
 
+/// Which share of each contender's connections resumed a TLS session (as the client saw it).
+fn resumed_line(summaries: &[Summary]) -> String {
+    let shares: Vec<String> = summaries
+        .iter()
+        .map(|s| format!("{} {:.0}%", s.name, s.resumed * 100.0))
+        .collect();
+    format!(
+        "- connections that resumed a session (rustls' `handshake_kind`): {}\n",
+        shares.join(", ")
+    )
+}
+
 fn find<'a>(summaries: &'a [Summary], name: &str) -> Option<&'a Summary> {
     summaries.iter().find(|s| s.name == name)
 }
@@ -295,7 +322,7 @@ fn setup_text(options: &Options, what: &str) -> String {
 
 /// Section `requests`: keep-alive requests through each proxy.
 pub(crate) fn requests(binary: &Path, options: &Options) -> Result<String> {
-    let summaries = load_section(binary, options, Mode::KeepAlive)?;
+    let summaries = load_section(binary, options, Mode::KeepAlive, false)?;
     let mut out =
         String::from("### Per-request cost: static loopback backend, keep-alive mTLS\n\n");
     out.push_str(&setup_text(options, "keep-alive"));
@@ -333,7 +360,7 @@ pub(crate) fn requests(binary: &Path, options: &Options) -> Result<String> {
 /// Section `handshakes`: a new connection, full TLS 1.3 handshake with client certificate, per
 /// request.
 pub(crate) fn handshakes(binary: &Path, options: &Options) -> Result<String> {
-    let summaries = load_section(binary, options, Mode::NewConnection)?;
+    let summaries = load_section(binary, options, Mode::NewConnection, false)?;
     let mut out =
         String::from("### New connections: full TLS 1.3 handshakes with client certificates\n\n");
     out.push_str(&setup_text(
@@ -344,12 +371,47 @@ pub(crate) fn handshakes(binary: &Path, options: &Options) -> Result<String> {
     ));
     out.push_str(&table(&summaries, "handshakes/s"));
     out.push('\n');
+    out.push_str(&resumed_line(&summaries));
     out.push_str(&ratio_line(&summaries, "nginx", 1.0));
     out.push_str(&ratio_line(&summaries, "direct", 0.8));
     let _ = writeln!(
         out,
         "\nReproduce: `cargo xtask bench --only handshakes --write`{} (target: ≥ 1.0× nginx; \
          the 0.8× line against direct is for reference only).\n",
+        if options.quick {
+            " (this run: `--quick`)"
+        } else {
+            ""
+        }
+    );
+    Ok(out)
+}
+
+/// Section `resumptions`: a new connection per request, resuming the TLS 1.3 session of the
+/// previous one (no certificate exchange, no signature: the identity comes from the ticket).
+pub(crate) fn resumptions(binary: &Path, options: &Options) -> Result<String> {
+    let summaries = load_section(binary, options, Mode::NewConnection, true)?;
+    let mut out = String::from(
+        "### New connections resuming a TLS 1.3 session
+
+",
+    );
+    out.push_str(&setup_text(
+        options,
+        "a new connection for every request (`Connection: close`), each offering the session \
+         ticket the server sent on the previous one (rustls' client session cache), so a \
+         server that resumes skips the certificate exchange; the latency includes connect and \
+         handshake",
+    ));
+    out.push_str(&table(&summaries, "connections/s"));
+    out.push('\n');
+    out.push_str(&resumed_line(&summaries));
+    out.push_str(&ratio_line(&summaries, "nginx", 1.0));
+    out.push_str(&ratio_line(&summaries, "direct", 0.8));
+    let _ = writeln!(
+        out,
+        "\nReproduce: `cargo xtask bench --only resumptions --write`{} (no target in issue 7; \
+         measured because resumption is what a browser or CLI reconnecting does).\n",
         if options.quick {
             " (this run: `--quick`)"
         } else {

@@ -246,6 +246,9 @@ pub(crate) fn start_gateway(
         ("audit_stdout: true", "audit_stdout: false"),
         ("max_connections: 1024", "max_connections: 20000"),
         ("idle_seconds: 120", "idle_seconds: 900"),
+        // It also bounds the wait for a keep-alive connection's next request; nginx's
+        // keepalive_timeout here is 600 s.
+        ("header_read_seconds: 10", "header_read_seconds: 600"),
     ]
     .iter()
     .chain(&flinkguard_testkit::PLAINTEXT_UPSTREAM)
