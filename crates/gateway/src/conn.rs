@@ -75,10 +75,12 @@ impl Quiet {
     }
 }
 
-/// The TLS stream, noting that bytes moved so an idle connection can be told from a busy one.
+/// The TLS stream, noting that bytes moved so an idle connection can be told from a busy one;
+/// its reads first yield `unread`, what hyper had read ahead when the connection was parked.
 struct Watched<T> {
     inner: T,
     activity: Arc<Activity>,
+    unread: Bytes,
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
@@ -87,6 +89,13 @@ impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
+        if !self.unread.is_empty() {
+            // Counted as activity when first read.
+            let n = self.unread.len().min(buf.remaining());
+            buf.put_slice(&self.unread[..n]);
+            self.unread.advance(n);
+            return Poll::Ready(Ok(()));
+        }
         let before = buf.filled().len();
         let result = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
@@ -122,59 +131,6 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
             self.activity.moved.store(true, Ordering::Relaxed);
         }
         result
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
-/// A stream that first yields bytes already read from it: what hyper had read past its last
-/// request when the connection was parked.
-struct Rewind<T> {
-    unread: Bytes,
-    inner: T,
-}
-
-impl<T: AsyncRead + Unpin> AsyncRead for Rewind<T> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        if self.unread.is_empty() {
-            return Pin::new(&mut self.inner).poll_read(cx, buf);
-        }
-        let n = self.unread.len().min(buf.remaining());
-        buf.put_slice(&self.unread[..n]);
-        self.unread.advance(n);
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl<T: AsyncWrite + Unpin> AsyncWrite for Rewind<T> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, data)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -266,6 +222,7 @@ pub(crate) async fn serve(
         Some(Box::new(Watched {
             inner: tls,
             activity: watched,
+            unread: Bytes::new(),
         }))
     });
     let Some(io) = handshake.await else {
@@ -304,9 +261,8 @@ async fn serve_http1(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut quiet = Quiet::new();
-    let mut unread = Bytes::new();
     loop {
-        if unread.is_empty() {
+        if io.unread.is_empty() {
             // As while hyper serves: header_read_seconds also bounds the wait for the next
             // request (and for the first one after the handshake).
             let idle_at = quiet.since + timeouts.idle.min(timeouts.header_read);
@@ -316,17 +272,12 @@ async fn serve_http1(
                 Woken::Broken => return,
             }
         }
-        let served = serving(io, unread, &requests, &timeouts, &mut quiet, &mut shutdown).await;
-        let Some(Served {
-            io: back,
-            unread: rest,
-            parked,
-        }) = served
-        else {
+        let served = serving(io, &requests, &timeouts, &mut quiet, &mut shutdown).await;
+        let Some(Served { io: back, parked }) = served else {
             // A broken connection (hyper has answered what it could): nothing to close politely.
             return;
         };
-        (io, unread) = (back, rest);
+        io = back;
         if !parked {
             return close(&mut io).await;
         }
@@ -380,10 +331,9 @@ impl Drop for ParkedGauge<'_> {
     }
 }
 
-/// The stream back from hyper, with what hyper read and did not use.
+/// The stream back from hyper, with what hyper read and did not use as its `unread`.
 struct Served {
     io: ClientStream,
-    unread: Bytes,
     /// The gateway parked the connection; otherwise hyper ended it: the client closed it or
     /// asked to (`Connection: close`, HTTP/1.0), it idled out, or the gateway is draining.
     parked: bool,
@@ -393,22 +343,18 @@ struct Served {
 /// state (made in a plain function, so that the async caller does not either).
 fn serving<'a>(
     io: ClientStream,
-    unread: Bytes,
     requests: &'a Requests,
     timeouts: &'a Timeouts,
     quiet: &'a mut Quiet,
     shutdown: &'a mut watch::Receiver<bool>,
 ) -> Pin<Box<dyn Future<Output = Option<Served>> + Send + 'a>> {
-    Box::pin(serve_until_quiet(
-        io, unread, requests, timeouts, quiet, shutdown,
-    ))
+    Box::pin(serve_until_quiet(io, requests, timeouts, quiet, shutdown))
 }
 
 /// Serves requests with a fresh hyper connection until the connection has been quiet for
 /// [`PARK_AFTER`]; `None` if the connection broke.
 async fn serve_until_quiet(
     io: ClientStream,
-    unread: Bytes,
     requests: &Requests,
     timeouts: &Timeouts,
     quiet: &mut Quiet,
@@ -419,8 +365,7 @@ async fn serve_until_quiet(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(timeouts.header_read);
-    let mut connection =
-        builder.serve_connection(TokioIo::new(Rewind { unread, inner: io }), requests.clone());
+    let mut connection = builder.serve_connection(TokioIo::new(io), requests.clone());
     let mut looks = tokio::time::interval(look_interval(timeouts));
     looks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut parking = false;
@@ -450,10 +395,10 @@ async fn serve_until_quiet(
         }
     }
     let parts = connection.into_parts();
-    let rewind = parts.io.into_inner();
+    let mut io = parts.io.into_inner();
+    io.unread = joined(parts.read_buf, std::mem::take(&mut io.unread));
     Some(Served {
-        io: rewind.inner,
-        unread: joined(parts.read_buf, rewind.unread),
+        io,
         parked: parking && !draining,
     })
 }
@@ -548,15 +493,16 @@ mod tests {
     }
 
     #[test]
-    fn rewind_yields_the_unread_bytes_first() {
+    fn reads_yield_the_unread_bytes_first() {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
         runtime.block_on(async {
             use tokio::io::AsyncReadExt;
-            let mut stream = Rewind {
-                unread: Bytes::from_static(b"GET / HT"),
+            let mut stream = Watched {
                 inner: &b"TP/1.1\r\n\r\n"[..],
+                activity: Arc::default(),
+                unread: Bytes::from_static(b"GET / HT"),
             };
             let mut all = String::new();
             stream.read_to_string(&mut all).await.unwrap();

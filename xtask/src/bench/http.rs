@@ -273,6 +273,15 @@ fn table(summaries: &[Summary], rate: &str) -> String {
     out
 }
 
+/// Said after a section's "Reproduce" command when its figures come from a `--quick` run.
+fn quick_note(options: &Options) -> &'static str {
+    if options.quick {
+        " (this run: `--quick`)"
+    } else {
+        ""
+    }
+}
+
 /// Which share of each contender's connections resumed a TLS session (as the client saw it).
 fn resumed_line(summaries: &[Summary]) -> String {
     let shares: Vec<String> = summaries
@@ -348,11 +357,7 @@ pub(crate) fn requests(binary: &Path, options: &Options) -> Result<String> {
         out,
         "\nReproduce: `cargo xtask bench --only requests --write`{} (targets from issue 7, \
          reported, not enforced: ≥ 1.0× nginx with p99 no worse, ≥ 0.8× direct).\n",
-        if options.quick {
-            " (this run: `--quick`)"
-        } else {
-            ""
-        }
+        quick_note(options)
     );
     Ok(out)
 }
@@ -360,63 +365,61 @@ pub(crate) fn requests(binary: &Path, options: &Options) -> Result<String> {
 /// Section `handshakes`: a new connection, full TLS 1.3 handshake with client certificate, per
 /// request.
 pub(crate) fn handshakes(binary: &Path, options: &Options) -> Result<String> {
-    let summaries = load_section(binary, options, Mode::NewConnection, false)?;
-    let mut out =
-        String::from("### New connections: full TLS 1.3 handshakes with client certificates\n\n");
-    out.push_str(&setup_text(
+    new_connections(
+        binary,
         options,
+        false,
+        "### New connections: full TLS 1.3 handshakes with client certificates",
         "a new connection for every request (`Connection: close`, session resumption off in \
          the client, so every request is a full handshake with client certificate; the latency \
          includes connect and handshake)",
-    ));
-    out.push_str(&table(&summaries, "handshakes/s"));
-    out.push('\n');
-    out.push_str(&resumed_line(&summaries));
-    out.push_str(&ratio_line(&summaries, "nginx", 1.0));
-    out.push_str(&ratio_line(&summaries, "direct", 0.8));
-    let _ = writeln!(
-        out,
-        "\nReproduce: `cargo xtask bench --only handshakes --write`{} (target: ≥ 1.0× nginx; \
-         the 0.8× line against direct is for reference only).\n",
-        if options.quick {
-            " (this run: `--quick`)"
-        } else {
-            ""
-        }
-    );
-    Ok(out)
+        "handshakes/s",
+        "handshakes --write`{} (target: ≥ 1.0× nginx; the 0.8× line against direct is for \
+         reference only)",
+    )
 }
 
 /// Section `resumptions`: a new connection per request, resuming the TLS 1.3 session of the
 /// previous one (no certificate exchange, no signature: the identity comes from the ticket).
 pub(crate) fn resumptions(binary: &Path, options: &Options) -> Result<String> {
-    let summaries = load_section(binary, options, Mode::NewConnection, true)?;
-    let mut out = String::from(
-        "### New connections resuming a TLS 1.3 session
-
-",
-    );
-    out.push_str(&setup_text(
+    new_connections(
+        binary,
         options,
+        true,
+        "### New connections resuming a TLS 1.3 session",
         "a new connection for every request (`Connection: close`), each offering the session \
          ticket the server sent on the previous one (rustls' client session cache), so a \
          server that resumes skips the certificate exchange; the latency includes connect and \
          handshake",
-    ));
-    out.push_str(&table(&summaries, "connections/s"));
+        "connections/s",
+        "resumptions --write`{} (no target in issue 7; measured because resumption is what a \
+         browser or CLI reconnecting does)",
+    )
+}
+
+/// A section of a new connection per request: `title`, what the load does, the rate's name, and
+/// the reproducing command's tail (`{}` is where a `--quick` note goes).
+fn new_connections(
+    binary: &Path,
+    options: &Options,
+    resume: bool,
+    title: &str,
+    load: &str,
+    rate: &str,
+    reproduce: &str,
+) -> Result<String> {
+    let summaries = load_section(binary, options, Mode::NewConnection, resume)?;
+    let mut out = format!("{title}\n\n");
+    out.push_str(&setup_text(options, load));
+    out.push_str(&table(&summaries, rate));
     out.push('\n');
     out.push_str(&resumed_line(&summaries));
     out.push_str(&ratio_line(&summaries, "nginx", 1.0));
     out.push_str(&ratio_line(&summaries, "direct", 0.8));
     let _ = writeln!(
         out,
-        "\nReproduce: `cargo xtask bench --only resumptions --write`{} (no target in issue 7; \
-         measured because resumption is what a browser or CLI reconnecting does).\n",
-        if options.quick {
-            " (this run: `--quick`)"
-        } else {
-            ""
-        }
+        "\nReproduce: `cargo xtask bench --only {}.\n",
+        reproduce.replacen("{}", quick_note(options), 1)
     );
     Ok(out)
 }
@@ -478,11 +481,7 @@ pub(crate) fn flink(binary: &Path, options: &Options) -> Result<String> {
         out,
         "\nReproduce: `cargo xtask bench --only flink --write`{} (same targets as the \
          static-backend section).\n",
-        if options.quick {
-            " (this run: `--quick`)"
-        } else {
-            ""
-        }
+        quick_note(options)
     );
     drop(contenders);
     drop(proxies);
