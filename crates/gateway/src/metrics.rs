@@ -15,6 +15,7 @@ const LATENCY_BUCKETS: [f64; 12] = [
 pub(crate) struct Metrics {
     /// By (operation, decision, status).
     requests: Mutex<BTreeMap<(&'static str, &'static str, u16), u64>>,
+    /// Requests per bucket alone (not cumulative): the exposition sums them.
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
@@ -50,11 +51,11 @@ impl Metrics {
             &self.requests,
             (operation.unwrap_or("none"), decision, status),
         );
+        // One increment per request in the first bucket that holds it (every request's
+        // worker threads would otherwise contend on up to 12 counters); summed when rendered.
         let seconds = duration.as_secs_f64();
-        for (bound, count) in LATENCY_BUCKETS.iter().zip(&self.latency_buckets) {
-            if seconds <= *bound {
-                count.fetch_add(1, Ordering::Relaxed);
-            }
+        if let Some(bucket) = LATENCY_BUCKETS.iter().position(|bound| seconds <= *bound) {
+            self.latency_buckets[bucket].fetch_add(1, Ordering::Relaxed);
         }
         self.latency_count.fetch_add(1, Ordering::Relaxed);
         self.latency_sum_micros.fetch_add(
@@ -110,11 +111,12 @@ impl Metrics {
             out,
             "# HELP flinkguard_request_duration_seconds Time from request to response headers.\n# TYPE flinkguard_request_duration_seconds histogram"
         );
+        let mut cumulative = 0;
         for (bound, count) in LATENCY_BUCKETS.iter().zip(&self.latency_buckets) {
+            cumulative += count.load(Ordering::Relaxed);
             let _ = writeln!(
                 out,
-                "flinkguard_request_duration_seconds_bucket{{le=\"{bound}\"}} {}",
-                count.load(Ordering::Relaxed)
+                "flinkguard_request_duration_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
             );
         }
         let count = self.latency_count.load(Ordering::Relaxed);
