@@ -212,6 +212,21 @@ fn cluster_gateway_enforces_time_and_connection_limits_and_drains_on_shutdown() 
     let again = read_response(&mut kept);
     assert!(again.starts_with("HTTP/1.1 200 OK"), "{again}");
     assert!(parked(1), "the connection was not parked again");
+    // A head sent in two parts with a pause longer than the parking delay: answered on a
+    // connection that stays open (a park mid-request would end it with `Connection: close`).
+    let (first, second) = request.split_at(20);
+    kept.write_all(first).unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    kept.write_all(second).unwrap();
+    let paused = read_response(&mut kept);
+    assert!(paused.starts_with("HTTP/1.1 200 OK"), "{paused}");
+    assert!(
+        !paused.to_ascii_lowercase().contains("connection: close"),
+        "{paused}"
+    );
+    kept.write_all(request).unwrap();
+    let after = read_response(&mut kept);
+    assert!(after.starts_with("HTTP/1.1 200 OK"), "{after}");
     // A head trickled a byte at a time, each pause longer than the parking delay, still
     // meets header_read_seconds: a connection is not parked mid-request (a new hyper
     // connection would restart the deadline).
