@@ -72,14 +72,6 @@ struct Counts {
     syncs: AtomicU64,
 }
 
-impl std::fmt::Debug for Pending {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pending")
-            .field("bytes", &self.text.len())
-            .finish()
-    }
-}
-
 impl AuditSink {
     /// Opens (creating, mode 0600) the audit file for appending and starts the writer.
     pub(crate) fn open(stdout: bool, file: Option<&Path>) -> std::io::Result<AuditSink> {

@@ -36,8 +36,5 @@ mod ttl;
 
 pub use error::LinkError;
 pub use keys::{LINK_KEYS_FILE, LinkKeys, link_keys_file};
-pub use link::{
-    EXPIRES_PARAM, KID_PARAM, SIGNATURE_PARAM, SignedLink, VerifiedLink, carries_signature,
-    is_signed,
-};
+pub use link::{EXPIRES_PARAM, KID_PARAM, SIGNATURE_PARAM, SignedLink, VerifiedLink, is_signed};
 pub use ttl::Ttl;
