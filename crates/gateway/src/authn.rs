@@ -84,6 +84,8 @@ pub(crate) struct Connection {
     pub(crate) identity: Option<Result<Principal, String>>,
     /// The peer's address as the `X-Forwarded-For` Flink gets, made once per connection.
     pub(crate) forwarded_for: http::HeaderValue,
+    /// The peer's address and port as audit lines show it, made once per connection.
+    pub(crate) peer_text: String,
 }
 
 impl Connection {
@@ -93,6 +95,7 @@ impl Connection {
             identity,
             forwarded_for: http::HeaderValue::from_str(&peer.ip().to_string())
                 .unwrap_or_else(|_| http::HeaderValue::from_static("unknown")),
+            peer_text: peer.to_string(),
         }
     }
 }

@@ -175,6 +175,9 @@ impl Default for RouteCatalogue {
     }
 }
 
+/// Longest route template, in segments: a template's literal positions fit in a `u64`.
+const MAX_SEGMENTS: usize = 64;
+
 impl RouteCatalogue {
     /// The catalogue of Flink 2.3's routes.
     pub fn new() -> RouteCatalogue {
@@ -196,7 +199,11 @@ impl RouteCatalogue {
                     })
                     .collect(),
             })
-            .collect();
+            .collect::<Vec<CompiledRoute>>();
+        assert!(
+            routes.iter().all(|r| r.segments.len() <= MAX_SEGMENTS),
+            "a route template has more than {MAX_SEGMENTS} segments"
+        );
         RouteCatalogue { routes }
     }
 
@@ -213,33 +220,26 @@ impl RouteCatalogue {
             Some(first) if first == "v1" && all.len() > 1 => &all[1..],
             _ => all,
         };
-        let mut best: Option<(&CompiledRoute, Vec<bool>)> = None;
+        // Among matching templates (all as long as the path), the one whose literal segments
+        // come earliest wins: as bits, first segment highest, that is the larger number.
+        let mut best: Option<(&CompiledRoute, u64)> = None;
         for candidate in self
             .routes
             .iter()
             .filter(|r| r.route.method == method && r.segments.len() == segments.len())
         {
-            let mut literal_positions = Vec::with_capacity(segments.len());
-            let matches = candidate
-                .segments
-                .iter()
-                .zip(segments)
-                .all(|(pattern, actual)| match pattern {
+            let mut literals = 0u64;
+            let matches = candidate.segments.iter().zip(segments).enumerate().all(
+                |(position, (pattern, actual))| match pattern {
                     Segment::Literal(l) => {
-                        literal_positions.push(true);
+                        literals |= 1 << (MAX_SEGMENTS - 1 - position);
                         l == actual
                     }
-                    Segment::Param(_) => {
-                        literal_positions.push(false);
-                        true
-                    }
-                });
-            if matches
-                && best
-                    .as_ref()
-                    .is_none_or(|(_, lits)| literal_positions > *lits)
-            {
-                best = Some((candidate, literal_positions));
+                    Segment::Param(_) => true,
+                },
+            );
+            if matches && best.is_none_or(|(_, most)| literals > most) {
+                best = Some((candidate, literals));
             }
         }
         if let Some((compiled, _)) = best {
