@@ -31,6 +31,9 @@ pub(crate) struct Upstream {
     pub(crate) address: std::net::SocketAddr,
     /// `http://127.0.0.1:8081` or `https://127.0.0.1:8081`.
     pub(crate) base: String,
+    /// `base` in parts, so that a forwarded request's URI is put together without parsing.
+    scheme: http::uri::Scheme,
+    authority: http::uri::Authority,
     pub(crate) client: Client<HttpsConnector<HttpConnector>, Body>,
 }
 
@@ -94,15 +97,28 @@ impl UpstreamTls {
 impl Upstream {
     pub(crate) fn new(port: u16, tls: &UpstreamTls) -> Result<Upstream, GatewayError> {
         let scheme = if tls.trust == ServerTrust::Plaintext {
-            "http"
+            http::uri::Scheme::HTTP
         } else {
-            "https"
+            http::uri::Scheme::HTTPS
         };
+        let authority = http::uri::Authority::try_from(format!("127.0.0.1:{port}"))
+            .map_err(|e| GatewayError::Config(format!("flink.rest_port {port}: {e}")))?;
         Ok(Upstream {
             address: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
-            base: format!("{scheme}://127.0.0.1:{port}"),
+            base: format!("{scheme}://{authority}"),
+            scheme,
+            authority,
             client: upstream_client(tls)?,
         })
+    }
+
+    /// Where a request for `target` (origin form, already checked) goes upstream.
+    pub(crate) fn uri_for(&self, target: String) -> Result<http::Uri, http::Error> {
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(self.scheme.clone());
+        parts.authority = Some(self.authority.clone());
+        parts.path_and_query = Some(http::uri::PathAndQuery::try_from(target)?);
+        Ok(http::Uri::from_parts(parts)?)
     }
 
     /// Flink's REST endpoint as flinkguard.yaml describes it.

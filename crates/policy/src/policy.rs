@@ -26,9 +26,10 @@ pub enum AuthMethod {
     SignedLink,
 }
 
-impl fmt::Display for AuthMethod {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl AuthMethod {
+    /// The method's name in audit lines and reasons (`mtls`, `jwt`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
             AuthMethod::Mtls => "mtls",
             AuthMethod::Jwt => "jwt",
             AuthMethod::ServiceToken => "service-token",
@@ -36,7 +37,13 @@ impl fmt::Display for AuthMethod {
             AuthMethod::Kerberos => "kerberos",
             AuthMethod::Anonymous => "anonymous",
             AuthMethod::SignedLink => "signed-link",
-        })
+        }
+    }
+}
+
+impl fmt::Display for AuthMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 

@@ -102,6 +102,11 @@ impl RequestTarget {
         &self.raw
     }
 
+    /// The target exactly as received, given up whole (to forward it without a copy).
+    pub fn into_string(self) -> String {
+        self.raw
+    }
+
     /// The path part, undecoded.
     pub fn path(&self) -> &str {
         &self.raw[..self.path_len]
