@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 mod http;
+mod instructions;
 mod load;
 mod servers;
 mod upload;
@@ -23,6 +24,7 @@ const QUICK_RUNS: usize = 3;
 /// The sections, in the order they run and appear in docs/benchmarks.md.
 const SECTIONS: &[&str] = &[
     "requests",
+    "instructions",
     "handshakes",
     "resumptions",
     "idle",
@@ -125,6 +127,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         let load = load_average();
         let body = match *name {
             "requests" => http::requests(&binary, &options)?,
+            "instructions" => instructions::instructions(&binary, &options)?,
             "handshakes" => http::handshakes(&binary, &options)?,
             "resumptions" => http::resumptions(&binary, &options)?,
             "idle" => http::idle(&binary, &options)?,
@@ -134,7 +137,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         };
         let nginx = if matches!(
             *name,
-            "requests" | "handshakes" | "resumptions" | "idle" | "flink"
+            "requests" | "instructions" | "handshakes" | "resumptions" | "idle" | "flink"
         ) {
             format!("; {}", servers::nginx_version(&servers::ensure_nginx()?))
         } else {
@@ -410,8 +413,10 @@ fn run_quiet(command: &mut Command) -> Result<()> {
     Ok(())
 }
 
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
+/// The middle sample (the upper middle of an even count). Panics on none: every caller has
+/// at least one repetition.
+fn median<T: PartialOrd + Copy>(mut samples: Vec<T>) -> T {
+    samples.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     samples[samples.len() / 2]
 }
 

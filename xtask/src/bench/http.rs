@@ -115,9 +115,12 @@ impl Drop for RamFile {
 
 /// Both proxies must do the job they are compared on: a valid certificate without the right to
 /// read jobs gets 403 from each (the load then proves that `admin` gets 200).
-fn check_refusal(pki: &Path, proxies: &[Server]) -> Result<()> {
+pub(crate) fn check_refusal<'a>(
+    pki: &Path,
+    proxies: impl IntoIterator<Item = &'a Server>,
+) -> Result<()> {
     let outsider = Client::new(pki, "nobody", "/jobs/overview")?;
-    for proxy in proxies.iter().filter(|c| c.name != "direct") {
+    for proxy in proxies.into_iter().filter(|c| c.name != "direct") {
         let status = load::status_once(&outsider, proxy.port)
             .with_context(|| format!("asking {} as a user without a role", proxy.name))?;
         if status != 403 {
@@ -229,7 +232,7 @@ fn measure(contenders: &[Contender<'_>], options: &Options, load: Load) -> Resul
         summaries.push(Summary {
             name: contender.name,
             resumed: contender.client.resumed_share(),
-            per_second: median_f64(results.iter().map(RunResult::per_second).collect()),
+            per_second: median(results.iter().map(RunResult::per_second).collect()),
             p50: median(results.iter().map(|r| r.percentile(0.50)).collect()),
             p99: median(results.iter().map(|r| r.percentile(0.99)).collect()),
             cpu_per_10k: median(results.iter().map(RunResult::cpu_per_10k).collect()),
@@ -274,7 +277,7 @@ fn table(summaries: &[Summary], rate: &str) -> String {
 }
 
 /// Said after a section's "Reproduce" command when its figures come from a `--quick` run.
-fn quick_note(options: &Options) -> &'static str {
+pub(crate) fn quick_note(options: &Options) -> &'static str {
     if options.quick {
         " (this run: `--quick`)"
     } else {
@@ -560,11 +563,6 @@ pub(crate) fn idle(binary: &Path, options: &Options) -> Result<String> {
 
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / 1024.0 / 1024.0
-}
-
-fn median_f64(mut samples: Vec<f64>) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
 }
 
 /// 10,000 connections need 10,000 descriptors in the generator and in the gateway (which

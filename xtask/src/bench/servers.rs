@@ -88,34 +88,55 @@ pub(crate) fn ensure_nginx() -> Result<PathBuf> {
     if let Some(path) = found {
         return Ok(path);
     }
-    eprintln!("xtask bench: installing the Debian package nginx-light");
+    apt_install("nginx-light", "nginx-light or nginx")?;
+    Ok(PathBuf::from("/usr/sbin/nginx"))
+}
+
+/// valgrind (for callgrind and callgrind_control), installed from Debian's package if missing.
+pub(crate) fn ensure_valgrind() -> Result<()> {
+    if Path::new("/usr/bin/valgrind").is_file() && Path::new("/usr/bin/callgrind_control").is_file()
+    {
+        return Ok(());
+    }
+    apt_install("valgrind", "valgrind")
+}
+
+/// `apt-get install` of one Debian package; `what` is what the error tells to install by hand.
+fn apt_install(package: &str, what: &str) -> Result<()> {
+    eprintln!("xtask bench: installing the Debian package {package}");
     for args in [
         &["update", "-q"][..],
-        &[
-            "install",
-            "-y",
-            "-q",
-            "--no-install-recommends",
-            "nginx-light",
-        ][..],
+        &["install", "-y", "-q", "--no-install-recommends", package][..],
     ] {
         let status = Command::new("apt-get")
             .args(args)
             .env("DEBIAN_FRONTEND", "noninteractive")
             .status()
-            .context("cannot run apt-get (install nginx-light or nginx yourself)")?;
+            .with_context(|| format!("cannot run apt-get (install {what} yourself)"))?;
         if !status.success() {
             bail!(
-                "apt-get {} failed (install nginx-light or nginx yourself)",
+                "apt-get {} failed (install {what} yourself)",
                 args.join(" ")
             );
         }
     }
-    Ok(PathBuf::from("/usr/sbin/nginx"))
+    Ok(())
 }
 
 /// Starts nginx in the foreground (`daemon off`) with a configuration of its own under `dir`.
 pub(crate) fn start_nginx(nginx: &Path, dir: &Path, pki: &Path, role: NginxRole) -> Result<Server> {
+    start_nginx_under(nginx, dir, pki, role, None)
+}
+
+/// [`start_nginx`], under callgrind when `callgrind` names its output file: then one process
+/// (`master_process off`) whose instrumentation the bench switches on for a window.
+pub(crate) fn start_nginx_under(
+    nginx: &Path,
+    dir: &Path,
+    pki: &Path,
+    role: NginxRole,
+    callgrind: Option<&Path>,
+) -> Result<Server> {
     let (name, tag) = match role {
         NginxRole::Backend => ("backend", "backend"),
         NginxRole::Direct => ("direct", "direct"),
@@ -159,7 +180,7 @@ pub(crate) fn start_nginx(nginx: &Path, dir: &Path, pki: &Path, role: NginxRole)
         ),
     };
     let config = format!(
-        "worker_processes auto;\n\
+        "{processes}\n\
          worker_rlimit_nofile 65536;\n\
          daemon off;\n\
          pid {pid};\n\
@@ -176,13 +197,18 @@ pub(crate) fn start_nginx(nginx: &Path, dir: &Path, pki: &Path, role: NginxRole)
          uwsgi_temp_path {tmp}/uwsgi;\n\
          scgi_temp_path {tmp}/scgi;\n\
          {server}}}\n",
+        processes = if callgrind.is_some() {
+            "worker_processes 1;\nmaster_process off;"
+        } else {
+            "worker_processes auto;"
+        },
         pid = p("nginx.pid"),
         error = p("error.log"),
         tmp = p("tmp"),
     );
     let config_path = prefix.join("nginx.conf");
     fs::write(&config_path, config)?;
-    let child = Command::new(nginx)
+    let child = launcher(nginx, callgrind)
         .arg("-p")
         .arg(&prefix)
         .arg("-e")
@@ -234,6 +260,17 @@ pub(crate) fn start_gateway(
     backend_port: u16,
     extra: &[(&str, &str)],
 ) -> Result<Server> {
+    start_gateway_under(binary, dir, backend_port, extra, None)
+}
+
+/// [`start_gateway`], under callgrind when `callgrind` names its output file.
+pub(crate) fn start_gateway_under(
+    binary: &Path,
+    dir: &Path,
+    backend_port: u16,
+    extra: &[(&str, &str)],
+    callgrind: Option<&Path>,
+) -> Result<Server> {
     let config_path = dir.join("flinkguard.yaml");
     let mut config = fs::read_to_string(&config_path)?;
     let rest_port = format!("rest_port: {backend_port}");
@@ -265,7 +302,7 @@ pub(crate) fn start_gateway(
     fs::write(&config_path, config)?;
     let port = free_port()?;
     let stderr = dir.join("gateway.stderr");
-    let child = Command::new(binary)
+    let child = launcher(binary, callgrind)
         .arg("gateway")
         .arg("--config")
         .arg(&config_path)
@@ -288,8 +325,25 @@ pub(crate) fn start_gateway(
     Ok(server)
 }
 
+/// `program`, or `program` under callgrind writing to `callgrind` with its instrumentation
+/// off until the bench switches it on (start-up and handshakes are not counted).
+fn launcher(program: &Path, callgrind: Option<&Path>) -> Command {
+    match callgrind {
+        None => Command::new(program),
+        Some(out) => {
+            let mut command = Command::new("valgrind");
+            command
+                .args(["--tool=callgrind", "--instr-atstart=no"])
+                .arg(format!("--callgrind-out-file={}", out.display()))
+                .arg(program);
+            command
+        }
+    }
+}
+
 fn wait_listening(server: &mut Server, logs: &[PathBuf]) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(20);
+    // Under valgrind a start takes seconds more.
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if TcpStream::connect(("127.0.0.1", server.port)).is_ok() {
             return Ok(());
