@@ -107,10 +107,23 @@ impl AuditLine<'_> {
     }
 }
 
+/// Bytes a JSON string cannot hold as they are: control characters, `"` and `\\`.
+static NEEDS_ESCAPE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 0x20 {
+        table[byte] = true;
+        byte += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
 /// A JSON string, escaped as serde_json escapes: `"`, `\\` and control characters.
 fn json_str(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
-    if !text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+    if !text.bytes().any(|b| NEEDS_ESCAPE[usize::from(b)]) {
         // Nearly every value: nothing to escape.
         out.extend_from_slice(text.as_bytes());
         out.push(b'"');

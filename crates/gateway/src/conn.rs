@@ -151,7 +151,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
 type ClientStream = Box<Watched<TlsStream<TcpStream>>>;
 
 /// Counts a request as in flight until its response headers are returned.
-struct InFlight(Arc<Activity>);
+pub(crate) struct InFlight(Arc<Activity>);
 
 impl InFlight {
     fn start(activity: &Arc<Activity>) -> InFlight {
@@ -187,12 +187,14 @@ impl hyper::service::Service<Request<Incoming>> for Requests {
     fn call(&self, request: Request<Incoming>) -> Handling {
         let in_flight = InFlight::start(&self.activity);
         self.activity.partial.store(false, Ordering::Relaxed);
-        let response = proxy::handle(self.state.clone(), self.connection.clone(), request);
-        Box::pin(async move {
-            let response = response.await;
-            drop(in_flight);
-            response
-        })
+        // Built straight into its box: a request's future is several KiB, and each move is a
+        // copy of all of it.
+        Box::pin(proxy::handle(
+            self.state.clone(),
+            self.connection.clone(),
+            request,
+            in_flight,
+        ))
     }
 }
 

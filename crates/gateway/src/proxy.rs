@@ -133,6 +133,8 @@ pub(crate) async fn handle(
     state: Arc<State>,
     connection: Arc<Connection>,
     request: Request<Incoming>,
+    // Dropped when the response is returned: the request then no longer counts as in flight.
+    _in_flight: crate::conn::InFlight,
 ) -> Result<Response<Body>, std::convert::Infallible> {
     let started = Instant::now();
     // One snapshot for the whole request, even if a reload happens meanwhile.

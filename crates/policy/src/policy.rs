@@ -411,10 +411,7 @@ impl Policy {
         }
         let mut scoped_only = false;
         for (role, via) in &bound {
-            let Some(grants) = self.roles.get(*role) else {
-                continue;
-            };
-            for grant in grants.iter().filter(|g| g.operation == operation) {
+            for grant in self.grants_of(role, operation) {
                 if grant_applies(grant, principal, operation, subject) {
                     let via = via.text(match grant.scope {
                         Scope::All => "",
@@ -466,13 +463,7 @@ impl Policy {
     pub fn visibility(&self, principal: &Principal, operation: Operation) -> Visibility {
         let mut scoped = false;
         for (role, _) in self.bound_roles(principal) {
-            for grant in self
-                .roles
-                .get(role)
-                .into_iter()
-                .flatten()
-                .filter(|g| g.operation == operation)
-            {
+            for grant in self.grants_of(role, operation) {
                 match grant.scope {
                     Scope::All => return Visibility::All,
                     Scope::Own | Scope::Group => scoped = true,
@@ -502,8 +493,7 @@ impl Policy {
         }
         let mut listed = Vec::new();
         for (role, _) in self.bound_roles(principal) {
-            let grants = self.roles.get(role).into_iter().flatten();
-            if !grants.into_iter().any(|g| g.operation == operation) {
+            if self.grants_of(role, operation).next().is_none() {
                 continue;
             }
             match self.paths.get(role) {
@@ -538,6 +528,23 @@ impl Policy {
     /// The grants of a role.
     pub fn role(&self, name: &str) -> Option<&BTreeSet<Grant>> {
         self.roles.get(name)
+    }
+
+    /// The grants of `role` for `operation` (one per scope at most): a range of the role's
+    /// ordered set, not a walk through all of it, as every request asks.
+    fn grants_of(&self, role: &str, operation: Operation) -> impl Iterator<Item = &Grant> {
+        let widest = Grant {
+            operation,
+            scope: Scope::All,
+        };
+        let narrowest = Grant {
+            operation,
+            scope: Scope::Group,
+        };
+        self.roles
+            .get(role)
+            .into_iter()
+            .flat_map(move |grants| grants.range(widest..=narrowest))
     }
 }
 
@@ -723,6 +730,34 @@ mod tests {
             Policy::new(&config).unwrap_err(),
             PolicyError::UnknownAnonymousRole("nobody".into())
         );
+    }
+
+    #[test]
+    fn the_grants_of_an_operation_are_all_its_scopes_and_nothing_else() {
+        let p = Policy::new(&PolicyConfig {
+            roles: [(
+                "mixed".to_owned(),
+                [
+                    "jobs.read",
+                    "jobs.cancel:group",
+                    "jobs.cancel",
+                    "jobs.cancel:own",
+                    "logs.read",
+                ]
+                .map(str::to_owned)
+                .to_vec(),
+            )]
+            .into(),
+            ..PolicyConfig::default()
+        })
+        .unwrap();
+        let scopes: Vec<Scope> = p
+            .grants_of("mixed", Operation::JobsCancel)
+            .map(|g| g.scope)
+            .collect();
+        assert_eq!(scopes, [Scope::All, Scope::Own, Scope::Group]);
+        assert_eq!(p.grants_of("mixed", Operation::JarsUpload).count(), 0);
+        assert_eq!(p.grants_of("nobody's", Operation::JobsRead).count(), 0);
     }
 
     #[test]
