@@ -88,15 +88,22 @@ impl Options {
                         );
                     }
                 }
-                other => bail!(
-                    "unknown argument `{other}`; usage: cargo xtask bench [--write] [--quick] \
-                     [--gateway PATH] [--only {}]",
-                    SECTIONS.join(",")
-                ),
+                "--help" | "-h" => {
+                    println!("{}", usage());
+                    std::process::exit(0);
+                }
+                other => bail!("unknown argument `{other}`; {}", usage()),
             }
         }
         Ok(options)
     }
+}
+
+fn usage() -> String {
+    format!(
+        "usage: cargo xtask bench [--write] [--quick] [--gateway PATH] [--only {}]",
+        SECTIONS.join(",")
+    )
 }
 
 pub(crate) fn run(args: &[String]) -> Result<()> {
