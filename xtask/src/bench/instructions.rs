@@ -107,7 +107,8 @@ pub(crate) fn instructions(binary: &Path, options: &Options) -> Result<String> {
         .map(|w| median(w.iter().map(Window::per_request).collect()))
         .collect();
     let mut out = format!(
-        "Load: the bench's generator, {CONNECTIONS} keep-alive connections, `GET /jobs/overview` \
+        "### User-space instructions per request (callgrind), keep-alive mTLS\n\n\
+         Load: the bench's generator, {CONNECTIONS} keep-alive connections, `GET /jobs/overview` \
          as in **requests**, against each proxy running under `valgrind --tool=callgrind` \
          (nginx as one process, `master_process off`). Instrumentation is off until the \
          connections are open, so start-up and handshakes are not counted; it is on for a \
