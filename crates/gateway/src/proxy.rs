@@ -68,8 +68,6 @@ fn stripped_from_requests(name: &HeaderName) -> bool {
 
 /// Headers that describe one connection, not the answer.
 fn stripped_from_answers(name: &HeaderName) -> bool {
-    // A `match` on the name, not a scan of a list: this runs for every header of every
-    // request and answer.
     matches!(
         name.as_str(),
         "connection"
@@ -635,14 +633,10 @@ async fn sign_link(
     Ok(response)
 }
 
-/// `role admin (user alice)`, for the audit line; built by hand, as `format!` costs several
+/// `role admin (user alice)`, for the audit line; concatenated, as `format!` costs several
 /// times more and this runs on every allowed request.
 fn allowed_reason(role: &str, via: &str) -> String {
-    let mut reason = String::with_capacity(role.len() + via.len() + 8);
-    for part in ["role ", role, " (", via, ")"] {
-        reason.push_str(part);
-    }
-    reason
+    ["role ", role, " (", via, ")"].concat()
 }
 
 /// The operation whose grants decide what a listing shows: job listings show jobs a
@@ -808,11 +802,11 @@ async fn visible_job_states(
         .collect())
 }
 
-/// `Impersonate-User` / `Impersonate-Group` (Kubernetes semantics): a principal granted
-/// `impersonate` acts as that user and those groups; anyone else sending them gets 403.
 static IMPERSONATE_USER: HeaderName = HeaderName::from_static("impersonate-user");
 static IMPERSONATE_GROUP: HeaderName = HeaderName::from_static("impersonate-group");
 
+/// `Impersonate-User` / `Impersonate-Group` (Kubernetes semantics): a principal granted
+/// `impersonate` acts as that user and those groups; anyone else sending them gets 403.
 fn impersonate(
     snapshot: &Snapshot,
     principal: Principal,

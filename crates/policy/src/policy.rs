@@ -94,19 +94,15 @@ enum BoundBy<'a> {
 }
 
 impl BoundBy<'_> {
-    /// Built by hand: `format!` costs several times more, and this runs on every allowed
-    /// request.
+    /// Concatenated, not `format!`ted, which costs several times more: this runs on every
+    /// allowed request.
     fn text(self, suffix: &str) -> String {
         let (kind, name) = match self {
             BoundBy::User(user) => ("user ", user),
             BoundBy::Group(group) => ("group ", group),
             BoundBy::Anonymous => ("anonymous", ""),
         };
-        let mut text = String::with_capacity(kind.len() + name.len() + suffix.len());
-        for part in [kind, name, suffix] {
-            text.push_str(part);
-        }
-        text
+        [kind, name, suffix].concat()
     }
 }
 
