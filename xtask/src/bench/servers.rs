@@ -326,14 +326,19 @@ pub(crate) fn start_gateway_under(
 }
 
 /// `program`, or `program` under callgrind writing to `callgrind` with its instrumentation
-/// off until the bench switches it on (start-up and handshakes are not counted).
+/// off until the bench switches it on (start-up and handshakes are not counted). Children
+/// are traced: a `--gateway` wrapper script that execs a binary is measured as that binary.
 fn launcher(program: &Path, callgrind: Option<&Path>) -> Command {
     match callgrind {
         None => Command::new(program),
         Some(out) => {
             let mut command = Command::new("valgrind");
             command
-                .args(["--tool=callgrind", "--instr-atstart=no"])
+                .args([
+                    "--tool=callgrind",
+                    "--instr-atstart=no",
+                    "--trace-children=yes",
+                ])
                 .arg(format!("--callgrind-out-file={}", out.display()))
                 .arg(program);
             command
