@@ -67,8 +67,8 @@ async fn answer(
 /// Ready when Flink's REST endpoint answers a harmless read.
 async fn flink_answers(state: &State) -> Result<(), Refusal> {
     let upstream = &state.snapshot.load().upstream;
-    let uri: http::Uri = format!("{}/v1/config", upstream.base)
-        .parse()
+    let uri = upstream
+        .uri_for("/v1/config".to_owned())
         .map_err(|_| Refusal::Unavailable("bad upstream address".into()))?;
     let mut request = Request::new(
         Empty::<Bytes>::new()

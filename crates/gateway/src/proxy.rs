@@ -763,8 +763,8 @@ async fn visible_job_states(
     operation: Operation,
 ) -> Result<Vec<String>, Refusal> {
     let upstream = &snapshot.upstream;
-    let uri: http::Uri = format!("{}/v1/jobs/overview", upstream.base)
-        .parse()
+    let uri = upstream
+        .uri_for("/v1/jobs/overview".to_owned())
         .map_err(|_| Refusal::Upstream("bad upstream address".into()))?;
     let mut request = Request::new(
         http_body_util::Empty::<Bytes>::new()

@@ -112,7 +112,7 @@ impl Upstream {
         })
     }
 
-    /// Where a request for `target` (origin form, already checked) goes upstream.
+    /// Where a request for `target` (origin form: `/path?query`) goes upstream.
     pub(crate) fn uri_for(&self, target: String) -> Result<http::Uri, http::Error> {
         let mut parts = http::uri::Parts::default();
         parts.scheme = Some(self.scheme.clone());
@@ -169,8 +169,9 @@ impl FlinkRestClient {
     /// `GET {base}{path}`: the status and the body, or why there was no answer.
     pub fn get(&self, path: &str, timeout: std::time::Duration) -> Result<(u16, String), String> {
         use http_body_util::BodyExt;
-        let uri: http::Uri = format!("{}{path}", self.upstream.base)
-            .parse()
+        let uri = self
+            .upstream
+            .uri_for(path.to_owned())
             .map_err(|e| format!("bad URL: {e}"))?;
         let mut request = http::Request::new(
             http_body_util::Empty::<bytes::Bytes>::new()
