@@ -76,7 +76,7 @@ async fn flink_answers(state: &State) -> Result<(), Refusal> {
             .boxed_unsync(),
     );
     *request.uri_mut() = uri;
-    match tokio::time::timeout(READY_TIMEOUT, upstream.client.request(request)).await {
+    match tokio::time::timeout(READY_TIMEOUT, upstream.pool.request(request)).await {
         Ok(Ok(response)) if response.status().is_success() => Ok(()),
         Ok(Ok(response)) => Err(Refusal::Unavailable(format!(
             "Flink answered {} at {}",

@@ -16,6 +16,7 @@ mod body;
 mod conn;
 mod error;
 mod metrics;
+mod pool;
 mod proxy;
 mod redaction;
 mod reload;
@@ -82,7 +83,7 @@ pub async fn run(
             _ => None,
         },
         upstream: snapshot.upstream.address,
-        upstream_tls: snapshot.upstream.base.starts_with("https:"),
+        upstream_tls: snapshot.upstream.tls,
     });
     let grace = snapshot.timeouts.shutdown_grace;
     let owners = flinkguard_ownership::OwnershipStore::open(&fixed.ownership_file)

@@ -773,7 +773,7 @@ async fn visible_job_states(
     );
     *request.uri_mut() = uri;
     let response = upstream
-        .client
+        .pool
         .request(request)
         .await
         .map_err(|e| Refusal::Upstream(error_chain(&e)))?;
@@ -898,7 +898,7 @@ async fn forward(
     *upstream_request.uri_mut() = uri;
     *upstream_request.headers_mut() = headers;
     let response = upstream
-        .client
+        .pool
         .request(upstream_request)
         .await
         .map_err(|e| Refusal::Upstream(error_chain(&e)))?;

@@ -24,6 +24,7 @@ use rustls_pki_types::pem::PemObject;
 
 use crate::GatewayError;
 use crate::error::Body;
+use crate::pool::Pool;
 use crate::tls::{certificates, check_key_matches, pem_error};
 
 /// Flink's REST endpoint and a pool of connections to it.
@@ -31,10 +32,8 @@ pub(crate) struct Upstream {
     pub(crate) address: std::net::SocketAddr,
     /// `http://127.0.0.1:8081` or `https://127.0.0.1:8081`.
     pub(crate) base: String,
-    /// `base` in parts, so that a forwarded request's URI is put together without parsing.
-    scheme: http::uri::Scheme,
-    authority: http::uri::Authority,
-    pub(crate) client: Client<HttpsConnector<HttpConnector>, Body>,
+    pub(crate) tls: bool,
+    pub(crate) pool: Pool,
 }
 
 /// How the gateway authenticates Flink's REST endpoint.
@@ -96,29 +95,26 @@ impl UpstreamTls {
 
 impl Upstream {
     pub(crate) fn new(port: u16, tls: &UpstreamTls) -> Result<Upstream, GatewayError> {
-        let scheme = if tls.trust == ServerTrust::Plaintext {
-            http::uri::Scheme::HTTP
-        } else {
-            http::uri::Scheme::HTTPS
+        let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let connector = match tls.trust {
+            ServerTrust::Plaintext => None,
+            ServerTrust::Pinned(_) | ServerTrust::Ca(_) => Some((
+                tokio_rustls::TlsConnector::from(Arc::new(client_config(tls)?)),
+                ServerName::IpAddress(address.ip().into()),
+            )),
         };
-        let authority = http::uri::Authority::try_from(format!("127.0.0.1:{port}"))
-            .map_err(|e| GatewayError::Config(format!("flink.rest_port {port}: {e}")))?;
+        let scheme = if connector.is_some() { "https" } else { "http" };
         Ok(Upstream {
-            address: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
-            base: format!("{scheme}://{authority}"),
-            scheme,
-            authority,
-            client: upstream_client(tls)?,
+            address,
+            base: format!("{scheme}://{address}"),
+            tls: connector.is_some(),
+            pool: Pool::new(address, connector),
         })
     }
 
-    /// Where a request for `target` (origin form: `/path?query`) goes upstream.
+    /// The request line's target for `target` (origin form: `/path?query`), checked.
     pub(crate) fn uri_for(&self, target: String) -> Result<http::Uri, http::Error> {
-        let mut parts = http::uri::Parts::default();
-        parts.scheme = Some(self.scheme.clone());
-        parts.authority = Some(self.authority.clone());
-        parts.path_and_query = Some(http::uri::PathAndQuery::try_from(target)?);
-        Ok(http::Uri::from_parts(parts)?)
+        Ok(http::Uri::from(http::uri::PathAndQuery::try_from(target)?))
     }
 
     /// Flink's REST endpoint as flinkguard.yaml describes it.
@@ -153,11 +149,7 @@ impl FlinkRestClient {
             .enable_all()
             .build()
             .map_err(|e| GatewayError::Config(format!("cannot start a runtime: {e}")))?;
-        // hyper's pool spawns its connection tasks on the runtime it is used from.
-        let upstream = {
-            let _entered = runtime.enter();
-            Upstream::from_config(loaded)?
-        };
+        let upstream = Upstream::from_config(loaded)?;
         Ok(FlinkRestClient { upstream, runtime })
     }
 
@@ -183,17 +175,16 @@ impl FlinkRestClient {
             let answer = async {
                 let response = self
                     .upstream
-                    .client
+                    .pool
                     .request(request)
                     .await
                     .map_err(|e| error_chain(&e))?;
                 let status = response.status().as_u16();
                 let body = response
                     .into_body()
-                    .collect()
+                    .collect_bytes()
                     .await
-                    .map_err(|e| error_chain(&e))?
-                    .to_bytes();
+                    .map_err(|e| error_chain(&e))?;
                 Ok((status, String::from_utf8_lossy(&body).into_owned()))
             };
             tokio::time::timeout(timeout, answer)
@@ -229,9 +220,8 @@ fn missing_file_hint(err: GatewayError, field: &str) -> GatewayError {
     }
 }
 
-fn upstream_client(
-    tls: &UpstreamTls,
-) -> Result<Client<HttpsConnector<HttpConnector>, Body>, GatewayError> {
+/// The TLS client side of `tls`: whom to trust, and the certificate to present.
+fn client_config(tls: &UpstreamTls) -> Result<rustls::ClientConfig, GatewayError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
@@ -264,29 +254,26 @@ fn upstream_client(
                 .map_err(|e| pem_error(key, e))?
         }
     };
-    let connector = HttpsConnectorBuilder::new()
-        .with_tls_config(config)
-        .https_or_http()
-        .enable_http1()
-        .build();
-    Ok(Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(MAX_IDLE_UPSTREAM_CONNECTIONS)
-        .build(connector))
+    Ok(config)
 }
-
-/// Idle connections to Flink kept for reuse. A burst of concurrent requests opens as many
-/// as it needs; afterwards only this many stay, each with its buffers and TLS state.
-const MAX_IDLE_UPSTREAM_CONNECTIONS: usize = 64;
 
 /// An HTTP/1.1 client for http:// and https:// URIs; https trusts only the CAs in `ca_file`
 /// (with none, an empty trust store: https then fails, the safe way).
 pub(crate) fn client_trusting(
     ca_file: Option<&Path>,
 ) -> Result<Client<HttpsConnector<HttpConnector>, Body>, GatewayError> {
-    upstream_client(&UpstreamTls {
+    let config = client_config(&UpstreamTls {
         trust: ca_file.map_or(ServerTrust::Plaintext, |p| ServerTrust::Ca(p.to_owned())),
         client_identity: None,
-    })
+    })?;
+    let connector = HttpsConnectorBuilder::new()
+        .with_tls_config(config)
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(crate::pool::MAX_IDLE)
+        .build(connector))
 }
 
 /// Accepts exactly one server certificate: the pinned one, byte for byte, and nothing it might
@@ -496,7 +483,7 @@ mod tests {
                 "gateway.upstream_client_key_file",
             ),
         ] {
-            let err = upstream_client(&tls).err().unwrap().to_string();
+            let err = client_config(&tls).err().unwrap().to_string();
             assert!(
                 err.contains("nothing.crt")
                     && err.contains(field)
@@ -509,9 +496,9 @@ mod tests {
             trust: ServerTrust::Pinned(layout.upstream_cert()),
             client_identity: Some((layout.upstream_cert(), layout.rest_key())),
         };
-        let err = upstream_client(&tls).err().unwrap().to_string();
+        let err = client_config(&tls).err().unwrap().to_string();
         assert!(err.contains("is not the key of the certificate"), "{err}");
-        upstream_client(&UpstreamTls {
+        client_config(&UpstreamTls {
             trust: ServerTrust::Pinned(layout.upstream_cert()),
             client_identity: Some((layout.upstream_cert(), layout.upstream_key())),
         })

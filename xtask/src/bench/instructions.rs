@@ -19,17 +19,21 @@ use super::{Options, TempDir, median};
 /// Connections kept busy: valgrind runs one thread at a time, more would only queue.
 const CONNECTIONS: usize = 8;
 
-/// A function each contender calls exactly once per forwarded request: the hyper client's
-/// request for the gateway, starting the upstream request for nginx.
-const GATEWAY_PER_REQUEST: &str = "hyper_util::client::legacy::client::Client<C,B>::request";
-const NGINX_PER_REQUEST: &str = "ngx_http_upstream_init";
+/// Functions a contender calls exactly once per forwarded request: the upstream pool's
+/// request for the gateway (hyper-util's client's, for binaries from before the gateway had
+/// its own pool, and for the floor proxy), starting the upstream request for nginx.
+const GATEWAY_PER_REQUEST: &[&str] = &[
+    "flinkguard_gateway::pool::Pool::request",
+    "hyper_util::client::legacy::client::Client<C,B>::request",
+];
+const NGINX_PER_REQUEST: &[&str] = &["ngx_http_upstream_init"];
 
 /// One contender under callgrind.
 struct Counted {
     server: Server,
     /// callgrind's output file; the bench's dumps are `<out>.1`, `<out>.2`, ...
     out: PathBuf,
-    per_request: &'static str,
+    per_request: &'static [&'static str],
 }
 
 /// What one measurement window counted.
@@ -114,12 +118,13 @@ pub(crate) fn instructions(binary: &Path, options: &Options) -> Result<String> {
          connections are open, so start-up and handshakes are not counted; it is on for a \
          window of {} s, then dumped. Instructions are every user-space instruction of the \
          proxy's process in the window (its own code and its libraries: TLS, allocator), per \
-         request it forwarded (calls of `{GATEWAY_PER_REQUEST}` and of `{NGINX_PER_REQUEST}` \
-         in the same dump). The kernel's share (TCP, syscalls, scheduling) is not in these \
+         request it forwarded (calls of `{}` and of `{}` in the same dump). The kernel's share (TCP, syscalls, scheduling) is not in these \
          counts. Median of {} windows; the spread is the lowest and highest window.\n\n\
          | contender | instructions per request | spread | requests per window |\n\
          |---|---|---|---|\n",
         load.measure.as_secs(),
+        GATEWAY_PER_REQUEST[0],
+        NGINX_PER_REQUEST[0],
         options.runs
     );
     for ((contender, windows), middle) in contenders.iter().zip(&windows).zip(&medians) {
@@ -179,7 +184,7 @@ fn count_window(
         bail!(
             "{}: no call of `{}` in the window: the symbol is missing or nothing was forwarded",
             dump.display(),
-            contender.per_request
+            contender.per_request.join("` or `")
         );
     }
     Ok(window)
@@ -200,9 +205,9 @@ fn callgrind_control(pid: u32, command: &str) -> Result<()> {
     Ok(())
 }
 
-/// The dump's total instructions (`totals:`) and how often `per_request` was called. Names are
+/// The dump's total instructions (`totals:`) and how often the `per_request` functions were called. Names are
 /// compressed: `cfn=(7) name` the first time, `cfn=(7)` after; `fn=` shares the numbering.
-fn read_dump(text: &str, per_request: &str) -> Result<Window> {
+fn read_dump(text: &str, per_request: &[&str]) -> Result<Window> {
     let mut names = std::collections::HashMap::new();
     let mut callee_is_it = false;
     let mut requests = 0;
@@ -219,7 +224,7 @@ fn read_dump(text: &str, per_request: &str) -> Result<Window> {
                 }
                 None => names.get(rest).map_or("", String::as_str),
             };
-            callee_is_it = line.starts_with("cfn=") && name == per_request;
+            callee_is_it = line.starts_with("cfn=") && per_request.contains(&name);
         } else if let Some(rest) = line.strip_prefix("calls=") {
             if callee_is_it {
                 let count = rest.split(' ').next().unwrap_or_default();
@@ -244,12 +249,12 @@ mod tests {
         let dump = "events: Ir\nfn=(1) main\n0 5\ncfn=(2) ngx_http_upstream_init\ncalls=3 0\n\
                     0 40\nfn=(3) other\n0 1\ncfn=(2)\ncalls=4 0\n0 9\ncfn=(1)\ncalls=1 0\n0 2\n\
                     totals: 1234\n";
-        let window = read_dump(dump, "ngx_http_upstream_init").unwrap();
+        let window = read_dump(dump, &["ngx_http_upstream_init"]).unwrap();
         assert_eq!((window.requests, window.instructions), (7, 1234));
     }
 
     #[test]
     fn a_dump_without_totals_is_an_error() {
-        assert!(read_dump("fn=(1) main\n0 5\n", "main").is_err());
+        assert!(read_dump("fn=(1) main\n0 5\n", &["main"]).is_err());
     }
 }
