@@ -168,7 +168,7 @@ impl Shared {
     /// The most recently used idle connection that is still open.
     async fn check_out(&self) -> Option<SendRequest<Body>> {
         loop {
-            let Idle { mut sender, .. } = self.lock().pop()?;
+            let mut sender = self.pop_fresh(Instant::now())?;
             if sender.is_ready() {
                 return Some(sender);
             }
@@ -181,6 +181,21 @@ impl Shared {
                 return Some(sender);
             }
         }
+    }
+
+    /// The top of the stack, unless it has been idle too long: then so has every connection
+    /// under it, and all are closed.
+    fn pop_fresh(&self, now: Instant) -> Option<SendRequest<Body>> {
+        let stale = {
+            let mut idle = self.lock();
+            let top = idle.pop()?;
+            if now.duration_since(top.since) <= IDLE_TIMEOUT {
+                return Some(top.sender);
+            }
+            std::mem::take(&mut *idle)
+        };
+        drop(stale);
+        None
     }
 
     fn check_in(&self, sender: SendRequest<Body>) {
@@ -460,9 +475,27 @@ mod tests {
         let second = pool.shared.connect().await.unwrap();
         let start = Instant::now();
         pool.shared.check_in_at(first, start);
-        pool.shared.check_in_at(second, start + IDLE_TIMEOUT + Duration::from_secs(1));
+        pool.shared
+            .check_in_at(second, start + IDLE_TIMEOUT + Duration::from_secs(1));
         assert_eq!(pool.idle(), 1);
         let kept = pool.shared.lock().pop().unwrap();
         assert_eq!(kept.since, start + IDLE_TIMEOUT + Duration::from_secs(1));
+    }
+
+    #[tokio::test]
+    async fn after_a_quiet_spell_no_idle_connection_is_reused() {
+        let (pool, _) = server(Answer::Host).await;
+        let start = Instant::now();
+        for _ in 0..3 {
+            let sender = pool.shared.connect().await.unwrap();
+            pool.shared.check_in_at(sender, start);
+        }
+        assert!(pool.shared.pop_fresh(start + IDLE_TIMEOUT).is_some());
+        assert!(
+            pool.shared
+                .pop_fresh(start + IDLE_TIMEOUT + Duration::from_secs(1))
+                .is_none()
+        );
+        assert_eq!(pool.idle(), 0);
     }
 }
