@@ -140,7 +140,9 @@ impl Shared {
         loop {
             let (mut sender, reused) = match self.check_out().await {
                 Some(sender) => (sender, true),
-                None => (self.connect().await?, false),
+                // Boxed: connecting (TCP, TLS, HTTP/1.1) is rare, and its future is large;
+                // unboxed, every request's future would keep room for it and copy it on moves.
+                None => (Box::pin(self.connect()).await?, false),
             };
             match sender.try_send_request(request).await {
                 Ok(response) => {
