@@ -1,5 +1,7 @@
 //! The route catalogue: method + normalized path → the Flink operation a request performs.
 
+use std::collections::BTreeMap;
+
 use crate::routes::{ROUTES, Route};
 use crate::{Method, Operation, RequestTarget};
 
@@ -166,7 +168,9 @@ struct CompiledRoute {
 /// Every Flink REST route, compiled for matching.
 #[derive(Debug)]
 pub struct RouteCatalogue {
-    routes: Vec<CompiledRoute>,
+    /// By method and number of segments: a request is matched only against the templates of
+    /// its own shape (a handful), not against all of Flink's routes.
+    by_shape: BTreeMap<(Method, usize), Vec<CompiledRoute>>,
 }
 
 impl Default for RouteCatalogue {
@@ -204,7 +208,14 @@ impl RouteCatalogue {
             routes.iter().all(|r| r.segments.len() <= MAX_SEGMENTS),
             "a route template has more than {MAX_SEGMENTS} segments"
         );
-        RouteCatalogue { routes }
+        let mut by_shape: BTreeMap<(Method, usize), Vec<CompiledRoute>> = BTreeMap::new();
+        for compiled in routes {
+            by_shape
+                .entry((compiled.route.method, compiled.segments.len()))
+                .or_default()
+                .push(compiled);
+        }
+        RouteCatalogue { by_shape }
     }
 
     /// Classifies a request. Routes are also served under `/v1`. Where several templates
@@ -223,11 +234,8 @@ impl RouteCatalogue {
         // Among matching templates (all as long as the path), the one whose literal segments
         // come earliest wins: as bits, first segment highest, that is the larger number.
         let mut best: Option<(&CompiledRoute, u64)> = None;
-        for candidate in self
-            .routes
-            .iter()
-            .filter(|r| r.route.method == method && r.segments.len() == segments.len())
-        {
+        let candidates = self.by_shape.get(&(method, segments.len()));
+        for candidate in candidates.into_iter().flatten() {
             let mut literals = 0u64;
             let matches = candidate.segments.iter().zip(segments).enumerate().all(
                 |(position, (pattern, actual))| match pattern {
