@@ -360,28 +360,36 @@ impl Policy {
         })
     }
 
-    /// The roles that apply to a principal, with how each is bound.
-    fn bound_roles<'p, 'q>(&'p self, principal: &'q Principal) -> Vec<(&'p str, BoundBy<'q>)> {
-        if principal.method == AuthMethod::Anonymous {
-            // Bindings never apply to anonymous callers, whatever name they claim.
-            return self
-                .anonymous_role
-                .iter()
-                .map(|r| (r.as_str(), BoundBy::Anonymous))
-                .collect();
-        }
-        let mut out = Vec::new();
-        for binding in &self.bindings {
-            let by = if binding.users.contains(&principal.user) {
-                BoundBy::User(&principal.user)
-            } else if let Some(g) = principal.groups.iter().find(|g| binding.groups.contains(g)) {
-                BoundBy::Group(g)
-            } else {
-                continue;
-            };
-            out.push((binding.role.as_str(), by));
-        }
-        out
+    /// The roles that apply to a principal, with how each is bound, in file order. An
+    /// iterator, not a vector: every request walks it, usually to its first role.
+    fn bound_roles<'p, 'q>(
+        &'p self,
+        principal: &'q Principal,
+    ) -> impl Iterator<Item = (&'p str, BoundBy<'q>)> + Clone {
+        // Bindings never apply to anonymous callers, whatever name they claim.
+        let anonymous = principal.method == AuthMethod::Anonymous;
+        let anonymous_role = self
+            .anonymous_role
+            .iter()
+            .filter(move |_| anonymous)
+            .map(|r| (r.as_str(), BoundBy::Anonymous));
+        let bound = self
+            .bindings
+            .iter()
+            .filter(move |_| !anonymous)
+            .filter_map(move |binding| {
+                let by = if binding.users.contains(&principal.user) {
+                    BoundBy::User(&principal.user)
+                } else {
+                    let group = principal
+                        .groups
+                        .iter()
+                        .find(|g| binding.groups.contains(g))?;
+                    BoundBy::Group(group)
+                };
+                Some((binding.role.as_str(), by))
+            });
+        anonymous_role.chain(bound)
     }
 
     /// Decides whether `principal` may perform `operation` on the cluster as a whole. Default
@@ -400,13 +408,10 @@ impl Policy {
         subject: Subject<'_>,
     ) -> Decision {
         let bound = self.bound_roles(principal);
-        if principal.method == AuthMethod::Anonymous && bound.is_empty() {
-            return Decision::Deny {
-                reason: "anonymous access is off (policy.anonymous_role)".into(),
-            };
-        }
+        let mut any_bound = false;
         let mut scoped_only = false;
-        for (role, via) in &bound {
+        for (role, via) in bound.clone() {
+            any_bound = true;
             for grant in self.grants_of(role, operation) {
                 if grant_applies(grant, principal, operation, subject) {
                     let via = via.text(match grant.scope {
@@ -415,14 +420,19 @@ impl Policy {
                         Scope::Group => ", group-owned",
                     });
                     return Decision::Allow {
-                        role: (*role).to_owned(),
+                        role: role.to_owned(),
                         via,
                     };
                 }
                 scoped_only = true;
             }
         }
-        let reason = if bound.is_empty() {
+        if principal.method == AuthMethod::Anonymous && !any_bound {
+            return Decision::Deny {
+                reason: "anonymous access is off (policy.anonymous_role)".into(),
+            };
+        }
+        let reason = if !any_bound {
             format!("{} {} has no role", principal.method, principal.user)
         } else if scoped_only {
             let owner = match subject {
@@ -437,7 +447,7 @@ impl Policy {
                 principal.user
             )
         } else {
-            let mut names: Vec<&str> = bound.iter().map(|(r, _)| *r).collect();
+            let mut names: Vec<&str> = bound.map(|(r, _)| r).collect();
             names.dedup();
             if principal.method == AuthMethod::Anonymous {
                 format!(
