@@ -8,7 +8,8 @@
 //!
 //! What is kept from hyper-util: a request that was never written because Flink had just
 //! closed the idle connection it was given is sent again on another connection; at most
-//! [`MAX_IDLE`] idle connections stay open, none longer than [`IDLE_TIMEOUT`].
+//! [`MAX_IDLE`] idle connections stay open, and none idle for longer than [`IDLE_TIMEOUT`]
+//! is reused.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -43,13 +44,15 @@ pub(crate) struct Pool {
 struct Shared {
     address: SocketAddr,
     tls: Option<(TlsConnector, ServerName<'static>)>,
-    /// `Host` for requests that carry none (HTTP/2 clients send `:authority` instead).
+    /// `Host` for requests that carry none: forwarded requests lose the client's (it names the
+    /// gateway), and the gateway's own requests have none.
     host: HeaderValue,
     /// The most recently used on top: its buffers are the warmest, and the ones at the bottom
     /// are the first to time out. Pushed in order of time, so `since` grows from bottom to top.
     idle: Mutex<Vec<Idle>>,
 }
 
+/// A connection waiting for its next request, and since when.
 struct Idle {
     sender: SendRequest<Body>,
     since: Instant,
@@ -89,6 +92,7 @@ impl Pool {
         address: SocketAddr,
         tls: Option<(TlsConnector, ServerName<'static>)>,
     ) -> Pool {
+        // An address's text is always a valid header value; the fallback is never taken.
         let host = HeaderValue::from_str(&address.to_string())
             .unwrap_or_else(|_| HeaderValue::from_static("localhost"));
         Pool {

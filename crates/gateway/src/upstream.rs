@@ -32,6 +32,7 @@ pub(crate) struct Upstream {
     pub(crate) address: std::net::SocketAddr,
     /// `http://127.0.0.1:8081` or `https://127.0.0.1:8081`.
     pub(crate) base: String,
+    /// Whether the hop to Flink is TLS (`https`).
     pub(crate) tls: bool,
     pub(crate) pool: Pool,
 }

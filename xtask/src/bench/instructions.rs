@@ -118,8 +118,9 @@ pub(crate) fn instructions(binary: &Path, options: &Options) -> Result<String> {
          connections are open, so start-up and handshakes are not counted; it is on for a \
          window of {} s, then dumped. Instructions are every user-space instruction of the \
          proxy's process in the window (its own code and its libraries: TLS, allocator), per \
-         request it forwarded (calls of `{}` and of `{}` in the same dump). The kernel's share (TCP, syscalls, scheduling) is not in these \
-         counts. Median of {} windows; the spread is the lowest and highest window.\n\n\
+         request it forwarded (calls of `{}` and of `{}` in the same dump). The kernel's \
+         share (TCP, syscalls, scheduling) is not in these counts. Median of {} windows; the \
+         spread is the lowest and highest window.\n\n\
          | contender | instructions per request | spread | requests per window |\n\
          |---|---|---|---|\n",
         load.measure.as_secs(),
@@ -251,6 +252,10 @@ mod tests {
                     totals: 1234\n";
         let window = read_dump(dump, &["ngx_http_upstream_init"]).unwrap();
         assert_eq!((window.requests, window.instructions), (7, 1234));
+        // Any of the names counts: the one a binary has is the one found.
+        let either = read_dump(dump, &["absent_here", "ngx_http_upstream_init"]).unwrap();
+        assert_eq!(either.requests, 7);
+        assert_eq!(read_dump(dump, &["absent_here"]).unwrap().requests, 0);
     }
 
     #[test]
