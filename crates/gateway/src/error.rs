@@ -11,6 +11,18 @@ pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// The body type of the gateway, both directions: a streamed body or a small complete one.
 pub(crate) type Body = UnsyncBoxBody<Bytes, BoxError>;
 
+/// An error and its causes, `: `-separated (hyper's own message alone says little).
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// Why a request was not forwarded, by whose fault.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Refusal {

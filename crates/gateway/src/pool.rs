@@ -150,10 +150,9 @@ impl Shared {
             };
             match sender.try_send_request(request).await {
                 Ok(response) => {
-                    let pool = self.clone();
                     return Ok(response.map(|body| PooledBody {
                         body,
-                        return_to: Some((sender, pool)),
+                        return_to: Some((sender, self)),
                     }));
                 }
                 Err(mut failed) => match failed.take_message() {
@@ -175,14 +174,8 @@ impl Shared {
     async fn check_out(&self) -> Option<SendRequest<Body>> {
         loop {
             let mut sender = self.pop_fresh(Instant::now())?;
-            if sender.is_ready() {
-                return Some(sender);
-            }
-            if sender.is_closed() {
-                continue;
-            }
-            // Checked in as its answer's last bytes were read; the connection's task has not
-            // yet run to take note. It will, and say whether the connection stays open.
+            // Usually ready at once. A connection checked in as its answer's last bytes were
+            // read may wait for its task to take note, which then says whether it stays open.
             if sender.ready().await.is_ok() {
                 return Some(sender);
             }

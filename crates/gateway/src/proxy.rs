@@ -1,10 +1,8 @@
 //! Per request: parse, authenticate, classify, decide, audit, forward.
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -22,7 +20,7 @@ use flinkguard_policy::{
 use crate::audit::{AuditLine, AuditSink};
 use crate::authn::{Connection, authenticate};
 use crate::body::{BodyFault, ClientBody};
-use crate::error::{Body, BoxError, Refusal};
+use crate::error::{Body, BoxError, Refusal, error_chain};
 use crate::metrics::Metrics;
 use crate::redaction::Redaction;
 use crate::settings::Snapshot;
@@ -149,8 +147,8 @@ pub(crate) async fn handle(
     let request = Request::from_parts(parts, body);
     let mut facts = Facts::default();
     let limit = snapshot.timeouts.request;
-    // The work and its deadline stay where they are, pinned in this future: wrapped in
-    // `tokio::time::timeout`, the work (kilobytes) would be copied into the wrapper first.
+    // The work stays where it is, pinned in this future, and the deadline wraps a reference
+    // to it: wrapped by value, the work (kilobytes) would be copied into the wrapper first.
     let outcome = {
         let work = std::pin::pin!(async {
             // Decided, then forwarded: one after the other, the two steps share their room in
@@ -181,9 +179,9 @@ pub(crate) async fn handle(
                 }
             }
         });
-        within(limit, work).await
+        tokio::time::timeout(limit, work).await
     }
-    .unwrap_or_else(|| {
+    .unwrap_or_else(|_| {
         Err(if progress.finished() {
             Refusal::UpstreamTimeout(limit.as_secs())
         } else {
@@ -250,18 +248,6 @@ pub(crate) async fn handle(
         })
         .await;
     Ok(response)
-}
-
-/// `work`'s output, or `None` once `limit` has passed.
-async fn within<T>(limit: Duration, mut work: Pin<&mut impl Future<Output = T>>) -> Option<T> {
-    let mut deadline = std::pin::pin!(tokio::time::sleep(limit));
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(output) = work.as_mut().poll(cx) {
-            return Poll::Ready(Some(output));
-        }
-        deadline.as_mut().poll(cx).map(|()| None)
-    })
-    .await
 }
 
 /// Authenticates and authorizes a request; records what it learns in `facts`.
@@ -966,18 +952,6 @@ async fn forward(
         parts,
         body.map_err(BoxError::from).boxed_unsync(),
     ))
-}
-
-/// An error and its causes, `: `-separated (hyper's own message alone says little).
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Removes the listed headers and every header the `Connection` header names.

@@ -23,7 +23,7 @@ use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
 
 use crate::GatewayError;
-use crate::error::Body;
+use crate::error::{Body, error_chain};
 use crate::pool::Pool;
 use crate::tls::{certificates, check_key_matches, pem_error};
 
@@ -193,18 +193,6 @@ impl FlinkRestClient {
                 .map_err(|_| format!("no answer within {timeout:?}"))?
         })
     }
-}
-
-/// An error and its causes on one line (hyper's own message is just "client error (Connect)").
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Names the setting a missing upstream file comes from and how to make it.

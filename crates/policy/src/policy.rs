@@ -367,29 +367,25 @@ impl Policy {
         principal: &'q Principal,
     ) -> impl Iterator<Item = (&'p str, BoundBy<'q>)> + Clone {
         // Bindings never apply to anonymous callers, whatever name they claim.
-        let anonymous = principal.method == AuthMethod::Anonymous;
-        let anonymous_role = self
-            .anonymous_role
-            .iter()
-            .filter(move |_| anonymous)
-            .map(|r| (r.as_str(), BoundBy::Anonymous));
-        let bound = self
-            .bindings
-            .iter()
-            .filter(move |_| !anonymous)
-            .filter_map(move |binding| {
-                let by = if binding.users.contains(&principal.user) {
-                    BoundBy::User(&principal.user)
-                } else {
-                    let group = principal
-                        .groups
-                        .iter()
-                        .find(|g| binding.groups.contains(g))?;
-                    BoundBy::Group(group)
-                };
-                Some((binding.role.as_str(), by))
-            });
-        anonymous_role.chain(bound)
+        let (anonymous_role, bindings) = if principal.method == AuthMethod::Anonymous {
+            (self.anonymous_role.as_deref(), &[][..])
+        } else {
+            (None, &self.bindings[..])
+        };
+        let anonymous_role = anonymous_role.map(|r| (r, BoundBy::Anonymous));
+        let bound = bindings.iter().filter_map(move |binding| {
+            let by = if binding.users.contains(&principal.user) {
+                BoundBy::User(&principal.user)
+            } else {
+                let group = principal
+                    .groups
+                    .iter()
+                    .find(|g| binding.groups.contains(g))?;
+                BoundBy::Group(group)
+            };
+            Some((binding.role.as_str(), by))
+        });
+        anonymous_role.into_iter().chain(bound)
     }
 
     /// Decides whether `principal` may perform `operation` on the cluster as a whole. Default
