@@ -73,6 +73,12 @@ pub(crate) fn run(args: &GatewayArgs) -> Result<Outcome> {
                         bound.upstream
                     );
                 }
+                if let Some(file) = &bound.unsynced_audit_file {
+                    eprintln!(
+                        "flinkguard gateway: WARNING: audit_durability is unsynced_lost_on_machine_crash: lines in {} are written before their responses but not synced; a crash of the machine or a power loss can lose the last seconds of them (docs/gateway.md)",
+                        file.display()
+                    );
+                }
             },
             shutdown,
         )

@@ -49,8 +49,10 @@ pub struct GatewaySection {
     /// Connections served at once; further clients wait in the listen backlog.
     pub max_connections: usize,
     /// Append one JSON audit line per request to this file (relative to flinkguard.yaml);
-    /// each line is on disk before its response is sent.
+    /// with the default `audit_durability`, each line is on disk before its response is sent.
     pub audit_file: Option<PathBuf>,
+    /// How far a request's line in `audit_file` has gone when its response is sent.
+    pub audit_durability: AuditDurability,
     /// Also write audit lines to stdout.
     pub audit_stdout: bool,
     /// Who owns which job, jar and application (relative to flinkguard.yaml): a durable
@@ -89,6 +91,7 @@ impl Default for GatewaySection {
             redact_patterns: Vec::new(),
             authorization_webhook: None,
             audit_file: Some(PathBuf::from("audit.jsonl")),
+            audit_durability: AuditDurability::Synced,
             audit_stdout: true,
             max_body_bytes: 104_857_600,
         }
@@ -119,6 +122,20 @@ fn default_webhook_timeout_ms() -> u64 {
 
 fn default_webhook_cache_seconds() -> u64 {
     10
+}
+
+/// `gateway.audit_durability`: what a response a client saw promises about its audit line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditDurability {
+    /// Written and `fdatasync`ed before the response: the line survives a crash of the gateway
+    /// and of the machine (power loss included).
+    Synced,
+    /// Written to the kernel before the response, never synced by the gateway: the line
+    /// survives a crash of the gateway, but a crash of the machine or a power loss can lose the
+    /// lines of the last seconds, as it can lose nginx's access log. Cheaper per request: no
+    /// wait for the disk.
+    UnsyncedLostOnMachineCrash,
 }
 
 /// Whether the TLS handshake demands a client certificate.
@@ -306,6 +323,15 @@ impl GatewaySection {
             return Err((
                 "gateway.admin_listen",
                 "must not share gateway.listen's port".into(),
+            ));
+        }
+        if self.audit_file.is_none() && !self.audit_stdout {
+            // The gateway never runs unaudited.
+            return Err((
+                "gateway.audit_file",
+                "is null and gateway.audit_stdout is false: the gateway would keep no audit; \
+                 name a file or set audit_stdout: true"
+                    .into(),
             ));
         }
         if self.group_attributes.is_empty() {

@@ -25,8 +25,8 @@ pub use connectors::{
     KerberosSettings,
 };
 pub use gateway::{
-    AuthorizationWebhook, Cidr, ClientCertificates, GatewaySection, GroupAttribute, JwtIssuer,
-    Timeouts, TrustedProxies,
+    AuditDurability, AuthorizationWebhook, Cidr, ClientCertificates, GatewaySection,
+    GroupAttribute, JwtIssuer, Timeouts, TrustedProxies,
 };
 pub use kubernetes::{
     Application, EgressTarget, GatewayState, HighAvailability, IngressFrom, KubernetesSection,
@@ -618,6 +618,18 @@ mod tests {
                 "upstream_server_cert: pki/upstream/upstream.crt",
                 "upstream_server_cert",
                 "unknown field",
+            ),
+            (
+                "audit_file: audit.jsonl\n  audit_durability: synced\n  audit_stdout: true",
+                "audit_file: null\n  audit_durability: synced\n  audit_stdout: false",
+                "gateway.audit_file",
+                "no audit",
+            ),
+            (
+                "audit_durability: synced",
+                "audit_durability: unsynced",
+                "gateway.audit_durability",
+                "unsynced_lost_on_machine_crash",
             ),
         ] {
             let yaml = sample().to_yaml();

@@ -1,17 +1,22 @@
-//! One JSON line per request, on disk before the response goes out.
+//! One JSON line per request, on disk before the response goes out (or, with
+//! `audit_durability: unsynced_lost_on_machine_crash`, handed to the kernel before it).
 //!
-//! Lines are written by one thread with group commit: every line that arrives while the
+//! Synced lines are written by one thread with group commit: every line that arrives while the
 //! previous `fdatasync` runs goes out in the next write and shares the next `fdatasync`. Each
 //! request still waits until its own line is durable, so the promise is the one of a sync per
 //! line, at the cost of one sync per batch; and no async worker thread ever blocks on the disk.
+//!
+//! Unsynced lines are appended by the request's own task, one `write` under a lock: no thread
+//! to wake and wait for, which is most of what a synced line costs besides the sync itself.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
+
+use flinkguard_config::AuditDurability;
 
 use tokio::sync::oneshot;
 
@@ -184,17 +189,29 @@ struct Pending {
 
 /// Where audit lines go: stdout, an append-only file, or both.
 ///
-/// Durability: with a file, a request's line is written to a file opened with `O_APPEND` and
-/// flushed with `fdatasync` before [`AuditSink::emit`] returns, and so before the request's
-/// response is returned: a request whose response a client saw has its audit line on disk,
-/// even if the gateway is killed right after. Lines never interleave: one writer, whole lines.
+/// Durability: with a file and [`AuditDurability::Synced`], a request's line is written to a
+/// file opened with `O_APPEND` and flushed with `fdatasync` before [`AuditSink::emit`] returns,
+/// and so before the request's response is returned: a request whose response a client saw has
+/// its audit line on disk, even if the gateway is killed right after. With
+/// [`AuditDurability::UnsyncedLostOnMachineCrash`] the line is written before `emit` returns
+/// but not synced: it survives the gateway, not the machine. Lines never interleave: whole
+/// lines, one writer at a time.
 #[derive(Debug)]
 pub(crate) struct AuditSink {
-    lines: mpsc::Sender<Pending>,
+    /// The file written by each request's own task, when its lines are not synced.
+    unsynced: Option<Unsynced>,
+    /// The writer thread, when there is a synced file or stdout to write.
+    lines: Option<mpsc::Sender<Pending>>,
     counts: Arc<Counts>,
 }
 
-/// What the writer did so far: lines per sync shows how much group commit saves.
+#[derive(Debug)]
+struct Unsynced {
+    path: PathBuf,
+    file: Mutex<File>,
+}
+
+/// What the sink did so far: lines per sync shows how much group commit saves.
 #[derive(Debug, Default)]
 struct Counts {
     lines: AtomicU64,
@@ -204,7 +221,11 @@ struct Counts {
 
 impl AuditSink {
     /// Opens (creating, mode 0600) the audit file for appending and starts the writer.
-    pub(crate) fn open(stdout: bool, file: Option<&Path>) -> std::io::Result<AuditSink> {
+    pub(crate) fn open(
+        stdout: bool,
+        file: Option<&Path>,
+        durability: AuditDurability,
+    ) -> std::io::Result<AuditSink> {
         let file = match file {
             Some(path) => {
                 let handle = OpenOptions::new()
@@ -216,29 +237,68 @@ impl AuditSink {
             }
             None => None,
         };
-        let (lines, queue) = mpsc::channel();
-        let counts = Arc::new(Counts::default());
-        let writer = Writer {
-            queue,
-            file,
-            stdout,
-            counts: Arc::clone(&counts),
+        let (synced, unsynced) = match durability {
+            AuditDurability::Synced => (file, None),
+            AuditDurability::UnsyncedLostOnMachineCrash => (
+                None,
+                file.map(|(path, file)| Unsynced {
+                    path,
+                    file: Mutex::new(file),
+                }),
+            ),
         };
-        std::thread::Builder::new()
-            .name("flinkguard-audit".into())
-            .spawn(move || writer.run())?;
-        Ok(AuditSink { lines, counts })
+        let counts = Arc::new(Counts::default());
+        let lines = if synced.is_some() || stdout {
+            let (lines, queue) = mpsc::channel();
+            let writer = Writer {
+                queue,
+                file: synced,
+                stdout,
+                counts: Arc::clone(&counts),
+            };
+            std::thread::Builder::new()
+                .name("flinkguard-audit".into())
+                .spawn(move || writer.run())?;
+            Some(lines)
+        } else {
+            None
+        };
+        Ok(AuditSink {
+            unsynced,
+            lines,
+            counts,
+        })
     }
 
-    /// Writes the line; returns once it is out (and, with a file, durable).
+    /// Writes the line; returns once it is out (and, with a synced file, durable).
     pub(crate) async fn emit(&self, line: &AuditLine<'_>) {
         // Room for a typical line up front: growing the buffer field by field costs as much
         // as writing it.
         let mut text = Vec::with_capacity(LINE_CAPACITY);
         line.write_json(&mut text);
         text.push(b'\n');
+        self.counts.lines.fetch_add(1, Ordering::Relaxed);
+        if let Some(unsynced) = &self.unsynced {
+            // One `write` to the page cache, microseconds, on this worker thread: the kernel
+            // may throttle it under heavy writeback, as it does any log writer's.
+            let written = unsynced
+                .file
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .write_all(&text);
+            if let Err(e) = written {
+                // Losing audit lines silently is worse than noise: say so on stderr.
+                eprintln!(
+                    "flinkguard gateway: cannot write an audit line to {}: {e}",
+                    unsynced.path.display()
+                );
+            }
+        }
+        let Some(lines) = &self.lines else {
+            return;
+        };
         let (written, done) = oneshot::channel();
-        if self.lines.send(Pending { text, written }).is_err() || done.await.is_err() {
+        if lines.send(Pending { text, written }).is_err() || done.await.is_err() {
             // The writer is gone (it never exits while the sink lives): say so, loudly.
             eprintln!("flinkguard gateway: the audit writer stopped; an audit line is lost");
         }
@@ -250,7 +310,7 @@ impl AuditSink {
         self.counts.syncs.load(Ordering::Relaxed)
     }
 
-    /// The writer's counters in Prometheus' text format, for the admin listener's `/metrics`.
+    /// The sink's counters in Prometheus' text format, for the admin listener's `/metrics`.
     pub(crate) fn render_metrics(&self) -> String {
         format!(
             "# HELP flinkguard_audit_lines_total Audit lines written.\n# TYPE flinkguard_audit_lines_total counter\nflinkguard_audit_lines_total {}\n# HELP flinkguard_audit_syncs_total fdatasync calls on the audit file (one per batch of lines).\n# TYPE flinkguard_audit_syncs_total counter\nflinkguard_audit_syncs_total {}\n",
@@ -294,9 +354,6 @@ impl Writer {
                 let _ = out.write_all(&text);
                 let _ = out.flush();
             }
-            self.counts
-                .lines
-                .fetch_add(batch.len() as u64, Ordering::Relaxed);
             for pending in batch {
                 let _ = pending.written.send(());
             }
@@ -388,46 +445,86 @@ mod tests {
 
     #[tokio::test]
     async fn each_line_is_in_the_file_when_emit_returns() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("audit.jsonl");
-        let sink = AuditSink::open(false, Some(&path)).unwrap();
-        for id in 0..5 {
-            sink.emit(&line(id)).await;
-            let lines = lines_in(&path);
-            assert_eq!(lines.len() as u64, id + 1);
-            assert_eq!(lines.last().unwrap()["request_id"], id);
+        for durability in [
+            AuditDurability::Synced,
+            AuditDurability::UnsyncedLostOnMachineCrash,
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("audit.jsonl");
+            let sink = AuditSink::open(false, Some(&path), durability).unwrap();
+            for id in 0..5 {
+                sink.emit(&line(id)).await;
+                let lines = lines_in(&path);
+                assert_eq!(lines.len() as u64, id + 1, "{durability:?}");
+                assert_eq!(lines.last().unwrap()["request_id"], id);
+            }
+            let expected_syncs = match durability {
+                AuditDurability::Synced => 5,
+                AuditDurability::UnsyncedLostOnMachineCrash => 0,
+            };
+            assert_eq!(
+                sink.syncs(),
+                expected_syncs,
+                "{durability:?}: one at a time"
+            );
         }
-        assert_eq!(sink.syncs(), 5, "one at a time: one sync each");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_lines_are_whole_and_all_there() {
+        for durability in [
+            AuditDurability::Synced,
+            AuditDurability::UnsyncedLostOnMachineCrash,
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("audit.jsonl");
+            let sink = Arc::new(AuditSink::open(false, Some(&path), durability).unwrap());
+            let tasks: Vec<_> = (0..400)
+                .map(|id| {
+                    let sink = Arc::clone(&sink);
+                    tokio::spawn(async move { sink.emit(&line(id)).await })
+                })
+                .collect();
+            for task in tasks {
+                task.await.unwrap();
+            }
+            // Every line parses (none interleaved) and none is missing.
+            let mut ids: Vec<u64> = lines_in(&path)
+                .iter()
+                .map(|l| l["request_id"].as_u64().unwrap())
+                .collect();
+            ids.sort_unstable();
+            assert_eq!(ids, (0..400).collect::<Vec<_>>(), "{durability:?}");
+            // The counters /metrics shows: every line counted, at most one sync per line.
+            let metrics = sink.render_metrics();
+            assert!(
+                metrics.contains("flinkguard_audit_lines_total 400\n"),
+                "{durability:?}: {metrics}"
+            );
+            let syncs = sink.syncs();
+            match durability {
+                AuditDurability::Synced => {
+                    assert!((1..=400).contains(&syncs), "{syncs} syncs for 400 lines");
+                }
+                AuditDurability::UnsyncedLostOnMachineCrash => assert_eq!(syncs, 0),
+            }
+        }
+    }
+
+    /// Unsynced lines to a file and a copy on stdout: the writer thread serves stdout alone.
+    #[tokio::test]
+    async fn unsynced_lines_with_stdout_still_reach_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.jsonl");
-        let sink = Arc::new(AuditSink::open(false, Some(&path)).unwrap());
-        let tasks: Vec<_> = (0..400)
-            .map(|id| {
-                let sink = Arc::clone(&sink);
-                tokio::spawn(async move { sink.emit(&line(id)).await })
-            })
-            .collect();
-        for task in tasks {
-            task.await.unwrap();
-        }
-        let mut ids: Vec<u64> = lines_in(&path)
-            .iter()
-            .map(|l| l["request_id"].as_u64().unwrap())
-            .collect();
-        ids.sort_unstable();
-        assert_eq!(ids, (0..400).collect::<Vec<_>>());
-        // The counters /metrics shows: every line counted, at most one sync per line.
-        let metrics = sink.render_metrics();
-        assert!(
-            metrics.contains("flinkguard_audit_lines_total 400\n"),
-            "{metrics}"
-        );
-        let syncs = sink.syncs();
-        assert!((1..=400).contains(&syncs), "{syncs} syncs for 400 lines");
+        let sink = AuditSink::open(
+            true,
+            Some(&path),
+            AuditDurability::UnsyncedLostOnMachineCrash,
+        )
+        .unwrap();
+        sink.emit(&line(1)).await;
+        assert_eq!(lines_in(&path).len(), 1);
+        assert_eq!(sink.syncs(), 0);
     }
 
     #[test]

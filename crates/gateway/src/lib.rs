@@ -31,13 +31,15 @@ pub use upstream::FlinkRestClient;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
+use flinkguard_config::AuditDurability;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
 /// Where the gateway listens, once bound.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Bound {
     /// The TLS listener for clients.
     pub listen: SocketAddr,
@@ -47,6 +49,8 @@ pub struct Bound {
     pub upstream: SocketAddr,
     /// Whether the gateway talks https to Flink.
     pub upstream_tls: bool,
+    /// The audit file whose lines are not synced before their responses, if so configured.
+    pub unsynced_audit_file: Option<PathBuf>,
 }
 
 /// Loads the configuration, serves until `shutdown` completes, then drains: no new
@@ -69,12 +73,15 @@ pub async fn run(
         ),
         None => None,
     };
-    let audit = audit::AuditSink::open(fixed.audit_stdout, fixed.audit_file.as_deref()).map_err(
-        |source| GatewayError::Audit {
-            path: fixed.audit_file.clone().unwrap_or_default(),
-            source,
-        },
-    )?;
+    let audit = audit::AuditSink::open(
+        fixed.audit_stdout,
+        fixed.audit_file.as_deref(),
+        fixed.audit_durability,
+    )
+    .map_err(|source| GatewayError::Audit {
+        path: fixed.audit_file.clone().unwrap_or_default(),
+        source,
+    })?;
     let local = |l: &TcpListener, addr| l.local_addr().map_err(|e| GatewayError::Listen(addr, e));
     bound(Bound {
         listen: local(&listener, fixed.listen)?,
@@ -84,6 +91,10 @@ pub async fn run(
         },
         upstream: snapshot.upstream.address,
         upstream_tls: snapshot.upstream.tls,
+        unsynced_audit_file: match fixed.audit_durability {
+            AuditDurability::Synced => None,
+            AuditDurability::UnsyncedLostOnMachineCrash => fixed.audit_file.clone(),
+        },
     });
     let grace = snapshot.timeouts.shutdown_grace;
     let owners = flinkguard_ownership::OwnershipStore::open(&fixed.ownership_file)

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use flinkguard_config::{ClientCertificates, Config, GroupAttribute, LoadedConfig};
+use flinkguard_config::{
+    AuditDurability, ClientCertificates, Config, GroupAttribute, LoadedConfig,
+};
 use flinkguard_policy::Policy;
 use flinkguard_token::{
     KeySet, KeySetHandle, RemoteJwks, RemoteJwksConfig, SetupError, Verifier, VerifierConfig,
@@ -39,6 +41,7 @@ pub(crate) struct Fixed {
     pub(crate) admin_listen: Option<SocketAddr>,
     pub(crate) max_connections: usize,
     pub(crate) audit_file: Option<PathBuf>,
+    pub(crate) audit_durability: AuditDurability,
     pub(crate) audit_stdout: bool,
     pub(crate) ownership_file: PathBuf,
     pub(crate) redact_patterns: Vec<String>,
@@ -52,6 +55,7 @@ impl Fixed {
             admin_listen: options.admin_listen.unwrap_or(gateway.admin_listen),
             max_connections: gateway.max_connections,
             audit_file: gateway.audit_file.as_ref().map(|p| loaded.base_dir.join(p)),
+            audit_durability: gateway.audit_durability,
             audit_stdout: gateway.audit_stdout,
             ownership_file: loaded.base_dir.join(&gateway.ownership_file),
             redact_patterns: gateway.redact_patterns.clone(),
