@@ -30,21 +30,6 @@ fn stage(binary: &Path, with_direct: bool, with_unsynced_audit: bool) -> Result<
     let nginx = servers::ensure_nginx()?;
     let dir = super::TempDir::new()?;
     let pki = servers::init_flinkguard(binary, dir.path())?;
-    // A second gateway of the same deployment whose audit lines are written but not synced,
-    // as nginx writes its access log: what the sync before each response costs, and the
-    // like-for-like comparison with nginx.
-    let unsynced = if with_unsynced_audit {
-        let second = dir.path().join("audit-unsynced");
-        std::fs::create_dir(&second)?;
-        std::fs::copy(
-            dir.path().join("flinkguard.yaml"),
-            second.join("flinkguard.yaml"),
-        )?;
-        std::os::unix::fs::symlink(&pki, second.join("pki"))?;
-        Some(second)
-    } else {
-        None
-    };
     let backend = servers::start_nginx(&nginx, dir.path(), &pki, NginxRole::Backend)?;
     let mut contenders = Vec::new();
     if with_direct {
@@ -55,25 +40,18 @@ fn stage(binary: &Path, with_direct: bool, with_unsynced_audit: bool) -> Result<
             NginxRole::Direct,
         )?);
     }
+    let twin = if with_unsynced_audit {
+        Some(start_unsynced_twin(binary, dir.path(), &pki, backend.port)?)
+    } else {
+        None
+    };
     contenders.push(servers::start_gateway(
         binary,
         dir.path(),
         backend.port,
         &[],
     )?);
-    if let Some(second) = &unsynced {
-        let mut gateway = servers::start_gateway(
-            binary,
-            second,
-            backend.port,
-            &[(
-                "audit_durability: synced",
-                "audit_durability: unsynced_lost_on_machine_crash",
-            )],
-        )?;
-        gateway.name = "flinkguard-unsynced";
-        contenders.push(gateway);
-    }
+    contenders.extend(twin);
     contenders.push(servers::start_nginx(
         &nginx,
         dir.path(),
@@ -89,6 +67,52 @@ fn stage(binary: &Path, with_direct: bool, with_unsynced_audit: bool) -> Result<
         _backend: backend,
         contenders,
     })
+}
+
+/// A second gateway of the deployment in `dir` whose audit lines are written but not synced, as
+/// nginx writes its access log: what the sync before each response costs, and the like-for-like
+/// comparison with nginx. Started before the first gateway, which edits dir/flinkguard.yaml in
+/// place.
+fn start_unsynced_twin(binary: &Path, dir: &Path, pki: &Path, backend_port: u16) -> Result<Server> {
+    let second = dir.join("audit-unsynced");
+    std::fs::create_dir(&second)?;
+    std::fs::copy(dir.join("flinkguard.yaml"), second.join("flinkguard.yaml"))?;
+    std::os::unix::fs::symlink(pki, second.join("pki"))?;
+    let mut gateway = servers::start_gateway(
+        binary,
+        &second,
+        backend_port,
+        &[(
+            "audit_durability: synced",
+            "audit_durability: unsynced_lost_on_machine_crash",
+        )],
+    )?;
+    gateway.name = "flinkguard-unsynced";
+    Ok(gateway)
+}
+
+/// What the sync costs and how the unsynced twin compares with nginx, when both ran.
+fn unsynced_lines(summaries: &[Summary]) -> String {
+    let (Some(synced), Some(unsynced), Some(nginx)) = (
+        find(summaries, "flinkguard"),
+        find(summaries, "flinkguard-unsynced"),
+        find(summaries, "nginx"),
+    ) else {
+        return String::new();
+    };
+    format!(
+        "- what the sync before each response costs: the gateway makes {:.2}× the requests/s \
+         of its unsynced twin (p99 {} vs {})\n\
+         - like for like with nginx, whose access log is written without a sync (no target; \
+         the targets are for the default, synced audit): unsynced flinkguard / nginx \
+         **{:.2}×**, p99 {} vs {}\n",
+        synced.per_second / unsynced.per_second,
+        fmt(synced.p99),
+        fmt(unsynced.p99),
+        unsynced.per_second / nginx.per_second,
+        fmt(unsynced.p99),
+        fmt(nginx.p99)
+    )
 }
 
 /// Both proxies must do the job they are compared on: a valid certificate without the right to
@@ -322,26 +346,7 @@ pub(crate) fn requests(binary: &Path, options: &Options) -> Result<String> {
     out.push('\n');
     out.push_str(&ratio_line(&summaries, "nginx", 1.0));
     out.push_str(&ratio_line(&summaries, "direct", 0.8));
-    if let (Some(synced), Some(unsynced), Some(nginx)) = (
-        find(&summaries, "flinkguard"),
-        find(&summaries, "flinkguard-unsynced"),
-        find(&summaries, "nginx"),
-    ) {
-        let _ = writeln!(
-            out,
-            "- what the sync before each response costs: the gateway makes {:.2}× the \
-             requests/s of its unsynced twin (p99 {} vs {})\n\
-             - like for like with nginx, whose access log is written without a sync (no \
-             target; the targets are for the default, synced audit): unsynced flinkguard / \
-             nginx **{:.2}×**, p99 {} vs {}",
-            synced.per_second / unsynced.per_second,
-            fmt(synced.p99),
-            fmt(unsynced.p99),
-            unsynced.per_second / nginx.per_second,
-            fmt(unsynced.p99),
-            fmt(nginx.p99)
-        );
-    }
+    out.push_str(&unsynced_lines(&summaries));
     let _ = writeln!(
         out,
         "\nReproduce: `cargo xtask bench --only requests --write`{} (targets from issue 7, \
@@ -425,8 +430,10 @@ pub(crate) fn flink(binary: &Path, options: &Options) -> Result<String> {
         .try_start()
         .map_err(|e| anyhow::anyhow!("the Flink cluster did not start: {e}"))?;
     let flink_port = cluster.ports().rest;
+    let twin = start_unsynced_twin(binary, dir.path(), &pki, flink_port)?;
     let proxies = vec![
         servers::start_gateway(binary, dir.path(), flink_port, &[])?,
+        twin,
         servers::start_nginx(
             &nginx,
             dir.path(),
@@ -453,7 +460,7 @@ pub(crate) fn flink(binary: &Path, options: &Options) -> Result<String> {
         out,
         "As the static-backend section, with Flink {} (testkit cluster: one JobManager, one \
          TaskManager, no job running, so the answer is a short JSON list) as the backend of \
-         both proxies. The reference is Flink's REST port itself, over plain HTTP: no TLS and no \
+         the gateway, its unsynced twin and nginx. The reference is Flink's REST port itself, over plain HTTP: no TLS and no \
          authorization, so it is an upper bound rather than a like-for-like contender; its CPU \
          and RSS are the JobManager's and TaskManager's JVMs. Median of {} runs of {} after a {} \
          warm-up, {CONNECTIONS} keep-alive connections, contenders alternating.\n",
@@ -466,6 +473,7 @@ pub(crate) fn flink(binary: &Path, options: &Options) -> Result<String> {
     out.push('\n');
     out.push_str(&ratio_line(&summaries, "nginx", 1.0));
     out.push_str(&ratio_line(&summaries, "flink", 0.8));
+    out.push_str(&unsynced_lines(&summaries));
     let _ = writeln!(
         out,
         "\nReproduce: `cargo xtask bench --only flink --write`{} (same targets as the \
