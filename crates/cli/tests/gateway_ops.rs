@@ -439,8 +439,9 @@ fn read_response(stream: &mut impl std::io::Read) -> String {
 }
 
 /// `audit_durability: unsynced_lost_on_machine_crash` is announced at start, and a SIGKILL of
-/// the gateway loses no line of a request that was answered: each line is written before its
-/// answer, only its sync to disk is skipped. Denied requests never reach Flink, so none runs.
+/// the gateway loses no line of a request that was answered, in the file or on stdout: each line
+/// is written before its answer, only its sync to disk is skipped. Denied requests never reach
+/// Flink, so none runs.
 #[test]
 fn gateway_unsynced_audit_is_announced_and_keeps_answered_lines_through_a_sigkill() {
     let dir = tempfile::tempdir().unwrap();
@@ -454,7 +455,7 @@ fn gateway_unsynced_audit_is_announced_and_keeps_answered_lines_through_a_sigkil
         )],
     );
     flinkguard_ok(d, &["pki", "issue-client", "--user", "nobody"]);
-    let mut gateway = GatewayProcess::start(d);
+    let (mut gateway, stdout) = GatewayProcess::start_with_stdout(d);
     let warning = gateway.wait_for_log("WARNING: audit_durability", Duration::from_secs(10));
     assert!(warning.contains("power loss"), "{warning}");
     for _ in 0..20 {
@@ -470,4 +471,9 @@ fn gateway_unsynced_audit_is_announced_and_keeps_answered_lines_through_a_sigkil
             (Some("nobody"), Some(403))
         );
     }
+    // audit_stdout is on in `init`'s configuration: the same lines, copied by the same task.
+    let copied: Vec<serde_json::Value> = std::io::BufRead::lines(std::io::BufReader::new(stdout))
+        .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
+        .collect();
+    assert_eq!(copied, lines);
 }

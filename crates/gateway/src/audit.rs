@@ -6,8 +6,9 @@
 //! request still waits until its own line is durable, so the promise is the one of a sync per
 //! line, at the cost of one sync per batch; and no async worker thread ever blocks on the disk.
 //!
-//! Unsynced lines are appended by the request's own task, one `write` under a lock: no thread
-//! to wake and wait for, which is most of what a synced line costs besides the sync itself.
+//! Unsynced lines are written by the request's own task, one `write` to the file and one to
+//! stdout, each under its lock: no thread to wake and wait for, which is most of what a synced
+//! line costs besides the sync itself.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -198,17 +199,20 @@ struct Pending {
 /// lines, one writer at a time.
 #[derive(Debug)]
 pub(crate) struct AuditSink {
-    /// The file written by each request's own task, when its lines are not synced.
-    unsynced: Option<Unsynced>,
-    /// The writer thread, when there is a synced file or stdout to write.
-    lines: Option<mpsc::Sender<Pending>>,
+    route: Route,
     counts: Arc<Counts>,
 }
 
+/// Who writes the lines.
 #[derive(Debug)]
-struct Unsynced {
-    path: PathBuf,
-    file: Mutex<File>,
+enum Route {
+    /// The writer thread: a synced file (group commit), stdout.
+    Writer(mpsc::Sender<Pending>),
+    /// Each request's own task, unsynced.
+    Direct {
+        file: Option<(PathBuf, Mutex<File>)>,
+        stdout: bool,
+    },
 }
 
 /// What the sink did so far: lines per sync shows how much group commit saves.
@@ -237,37 +241,27 @@ impl AuditSink {
             }
             None => None,
         };
-        let (synced, unsynced) = match durability {
-            AuditDurability::Synced => (file, None),
-            AuditDurability::UnsyncedLostOnMachineCrash => (
-                None,
-                file.map(|(path, file)| Unsynced {
-                    path,
-                    file: Mutex::new(file),
-                }),
-            ),
-        };
         let counts = Arc::new(Counts::default());
-        let lines = if synced.is_some() || stdout {
-            let (lines, queue) = mpsc::channel();
-            let writer = Writer {
-                queue,
-                file: synced,
+        let route = match durability {
+            AuditDurability::Synced => {
+                let (lines, queue) = mpsc::channel();
+                let writer = Writer {
+                    queue,
+                    file,
+                    stdout,
+                    counts: Arc::clone(&counts),
+                };
+                std::thread::Builder::new()
+                    .name("flinkguard-audit".into())
+                    .spawn(move || writer.run())?;
+                Route::Writer(lines)
+            }
+            AuditDurability::UnsyncedLostOnMachineCrash => Route::Direct {
+                file: file.map(|(path, file)| (path, Mutex::new(file))),
                 stdout,
-                counts: Arc::clone(&counts),
-            };
-            std::thread::Builder::new()
-                .name("flinkguard-audit".into())
-                .spawn(move || writer.run())?;
-            Some(lines)
-        } else {
-            None
+            },
         };
-        Ok(AuditSink {
-            unsynced,
-            lines,
-            counts,
-        })
+        Ok(AuditSink { route, counts })
     }
 
     /// Writes the line; returns once it is out (and, with a synced file, durable).
@@ -278,24 +272,32 @@ impl AuditSink {
         line.write_json(&mut text);
         text.push(b'\n');
         self.counts.lines.fetch_add(1, Ordering::Relaxed);
-        if let Some(unsynced) = &self.unsynced {
-            // One `write` to the page cache, microseconds, on this worker thread: the kernel
-            // may throttle it under heavy writeback, as it does any log writer's.
-            let written = unsynced
-                .file
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .write_all(&text);
-            if let Err(e) = written {
-                // Losing audit lines silently is worse than noise: say so on stderr.
-                eprintln!(
-                    "flinkguard gateway: cannot write an audit line to {}: {e}",
-                    unsynced.path.display()
-                );
+        let lines = match &self.route {
+            Route::Writer(lines) => lines,
+            Route::Direct { file, stdout } => {
+                // One `write` to the page cache, microseconds, on this worker thread: the
+                // kernel may throttle it under heavy writeback, as it does any log writer's
+                // (and a full pipe on stdout blocks it, as it would block the writer thread
+                // every request waits for).
+                if let Some((path, file)) = file {
+                    let written = file
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .write_all(&text);
+                    if let Err(e) = written {
+                        // Losing audit lines silently is worse than noise: say so on stderr.
+                        eprintln!(
+                            "flinkguard gateway: cannot write an audit line to {}: {e}",
+                            path.display()
+                        );
+                    }
+                }
+                if *stdout {
+                    // Rust's stdout is line-buffered: the newline flushes the line.
+                    let _ = std::io::stdout().lock().write_all(&text);
+                }
+                return;
             }
-        }
-        let Some(lines) = &self.lines else {
-            return;
         };
         let (written, done) = oneshot::channel();
         if lines.send(Pending { text, written }).is_err() || done.await.is_err() {
@@ -511,7 +513,7 @@ mod tests {
         }
     }
 
-    /// Unsynced lines to a file and a copy on stdout: the writer thread serves stdout alone.
+    /// Unsynced lines to a file and a copy on stdout: both written by the request's task.
     #[tokio::test]
     async fn unsynced_lines_with_stdout_still_reach_the_file() {
         let dir = tempfile::tempdir().unwrap();
