@@ -18,7 +18,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 
 use flinkguard_config::AuditDurability;
-
 use tokio::sync::oneshot;
 
 /// What the audit line of one request holds.
@@ -224,7 +223,8 @@ struct Counts {
 }
 
 impl AuditSink {
-    /// Opens (creating, mode 0600) the audit file for appending and starts the writer.
+    /// Opens (creating, mode 0600) the audit file for appending and, for synced lines, starts
+    /// the writer thread.
     pub(crate) fn open(
         stdout: bool,
         file: Option<&Path>,
