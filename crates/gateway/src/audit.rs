@@ -306,6 +306,17 @@ impl AuditSink {
         }
     }
 
+    /// The audit file, when its lines are not synced: what the gateway warns about at start.
+    pub(crate) fn unsynced_file(&self) -> Option<&Path> {
+        match &self.route {
+            Route::Direct {
+                file: Some((path, _)),
+                ..
+            } => Some(path),
+            _ => None,
+        }
+    }
+
     /// How many `fdatasync` calls the writer made (one per batch).
     #[cfg(test)]
     fn syncs(&self) -> u64 {
@@ -315,7 +326,7 @@ impl AuditSink {
     /// The sink's counters in Prometheus' text format, for the admin listener's `/metrics`.
     pub(crate) fn render_metrics(&self) -> String {
         format!(
-            "# HELP flinkguard_audit_lines_total Audit lines written.\n# TYPE flinkguard_audit_lines_total counter\nflinkguard_audit_lines_total {}\n# HELP flinkguard_audit_syncs_total fdatasync calls on the audit file (one per batch of lines).\n# TYPE flinkguard_audit_syncs_total counter\nflinkguard_audit_syncs_total {}\n",
+            "# HELP flinkguard_audit_lines_total Audit lines emitted, one per request (counted as each is handed to be written).\n# TYPE flinkguard_audit_lines_total counter\nflinkguard_audit_lines_total {}\n# HELP flinkguard_audit_syncs_total fdatasync calls on the audit file (one per batch of lines).\n# TYPE flinkguard_audit_syncs_total counter\nflinkguard_audit_syncs_total {}\n",
             self.counts.lines.load(Ordering::Relaxed),
             self.counts.syncs.load(Ordering::Relaxed)
         )
@@ -460,10 +471,11 @@ mod tests {
                 assert_eq!(lines.len() as u64, id + 1, "{durability:?}");
                 assert_eq!(lines.last().unwrap()["request_id"], id);
             }
-            let expected_syncs = match durability {
-                AuditDurability::Synced => 5,
-                AuditDurability::UnsyncedLostOnMachineCrash => 0,
+            let (expected_syncs, unsynced_file) = match durability {
+                AuditDurability::Synced => (5, None),
+                AuditDurability::UnsyncedLostOnMachineCrash => (0, Some(path.as_path())),
             };
+            assert_eq!(sink.unsynced_file(), unsynced_file);
             assert_eq!(
                 sink.syncs(),
                 expected_syncs,

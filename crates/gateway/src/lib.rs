@@ -31,10 +31,9 @@ pub use upstream::FlinkRestClient;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use flinkguard_config::AuditDurability;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
@@ -91,10 +90,7 @@ pub async fn run(
         },
         upstream: snapshot.upstream.address,
         upstream_tls: snapshot.upstream.tls,
-        unsynced_audit_file: match fixed.audit_durability {
-            AuditDurability::Synced => None,
-            AuditDurability::UnsyncedLostOnMachineCrash => fixed.audit_file.clone(),
-        },
+        unsynced_audit_file: audit.unsynced_file().map(Path::to_owned),
     });
     let grace = snapshot.timeouts.shutdown_grace;
     let owners = flinkguard_ownership::OwnershipStore::open(&fixed.ownership_file)
