@@ -390,11 +390,16 @@ fn rendered_kerberos_settings_start_flink_and_the_job_runs() {
     // options at start).
     let jm_krb5 = flink_setting(&rendered.jm_config, "env.java.opts.jobmanager");
     let tm_krb5 = flink_setting(&rendered.tm_config, "env.java.opts.taskmanager");
-    let mut logs = Vec::new();
+    // One text per JVM: log4j may roll a log over while the JVM starts (`x.log.1` then `x.log`,
+    // seen once in CI), and the options are in whichever part came first.
+    let mut logs: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
     for entry in fs::read_dir(cluster.log_dir()).unwrap() {
         let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "log") {
-            logs.push((path.clone(), fs::read_to_string(&path).unwrap()));
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if let Some((jvm, _)) = name.split_once(".log") {
+            logs.entry(jvm.to_owned())
+                .or_default()
+                .push_str(&fs::read_to_string(&path).unwrap());
         }
     }
     // A line of Flink's "JVM Options:" list, not the config property it also logs.
